@@ -1,0 +1,73 @@
+"""The ``slidemap`` command line: one group, one module per subcommand.
+
+Commands only parse options, call library code and print a one-line summary;
+the work lives in the library modules. A :class:`~slidemap.errors.SlidemapError`
+raised anywhere becomes ``slidemap: error: <message>`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from slidemap import __version__
+from slidemap.errors import SlidemapError
+
+log = logging.getLogger("slidemap")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="slidemap")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+    """Map landslides from Sentinel-2 and a DEM with the U-Net and ResU-Net of
+    Ghorbanzadeh et al. (2021).
+
+    Start with 'slidemap demo --quick'.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("slidemap: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _register() -> None:
+    from slidemap.cli import prepare
+
+    cli.add_command(prepare.prepare)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map errors to ``slidemap: error:`` and exit code 2."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="slidemap", standalone_mode=False)
+    except SlidemapError as exc:
+        if debug:
+            raise
+        click.echo(f"slidemap: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("slidemap: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        if exc.ctx is not None:
+            click.echo(exc.ctx.get_usage(), err=True)
+        click.echo(f"slidemap: error: {exc.format_message()}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("slidemap: interrupted", err=True)
+        return 130
+    return 0

@@ -1,0 +1,338 @@
+"""Area files (TOML) → frozen, validated configuration.
+
+An area file describes one study area's raw inputs. Paths are relative to the
+area file's directory. Example (all keys)::
+
+    name = "iburi"                     # area name (letters, digits, - _ .)
+
+    [bands]
+    names = ["B2", "B3", "B4", "B8"]   # channel order (default: the paper's)
+    files = { B2 = "B02.jp2", B3 = "B03.jp2", B4 = "B04.jp2", B8 = "B08.jp2" }
+    # or  stack = "stack.tif" and indexes = { B2 = 1, B3 = 2, B4 = 3, B8 = 4 }
+    # or  product = "S2A_MSIL2A_....SAFE"  (a .SAFE directory or its .zip)
+    resampling = "bilinear"            # needed when band resolutions differ
+    scale = "auto"                     # "auto" | "dn" | "reflectance"
+    offset = -1000                     # DN offset; default from MTD_*.xml, else 0
+    metadata = "MTD_MSIL2A.xml"        # default: MTD_MSIL*.xml beside the bands
+    nodata = 0                         # overrides the files' nodata
+    crs = "EPSG:32654"                 # target grid CRS (default: the bands')
+    resolution = 10.0                  # target pixel size in CRS units (default: finest band)
+
+    [dem]
+    path = "dem.tif"                   # any CRS; reprojected onto the image grid
+    nodata = -32768                    # overrides the file's nodata
+    slope = true                       # add a slope channel (degrees)
+
+    [inventory]                        # optional: without it the area has no labels
+    path = "landslides.gpkg"           # any OGR vector format, any CRS
+    layer = "landslides"
+    all_touched = false
+
+    [aoi]
+    path = "aoi.gpkg"                  # optional clip polygon(s)
+
+    [split]
+    fraction = 0.6                     # train share by area (paper: 3:2)
+    direction = "west-east"            # train part first along this direction
+    validation = 0.1                   # share of the train part kept for validation
+    # or  path = "split.gpkg" and field = "role" (values "train" / "test")
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slidemap.errors import SlidemapError
+
+PAPER_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B8")
+S2_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12",
+)
+DIRECTIONS = ("west-east", "east-west", "north-south", "south-north")
+RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
+SCALES = ("auto", "dn", "reflectance")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class BandsConfig:
+    """Where the Sentinel-2 bands come from and how they are scaled.
+
+    Exactly one of ``files``, ``stack`` and ``product`` is set. ``files`` and
+    ``indexes`` are tuples of (band name, value) in channel order.
+    """
+
+    names: tuple[str, ...]
+    files: tuple[tuple[str, Path], ...] | None = None
+    stack: Path | None = None
+    indexes: tuple[tuple[str, int], ...] | None = None
+    product: Path | None = None
+    resampling: str | None = None
+    scale: str = "auto"
+    offset: float | None = None
+    metadata: Path | None = None
+    nodata: float | None = None
+    crs: str | None = None
+    resolution: float | None = None
+
+
+@dataclass(frozen=True)
+class DemConfig:
+    path: Path
+    nodata: float | None = None
+    slope: bool = True
+
+
+@dataclass(frozen=True)
+class InventoryConfig:
+    path: Path
+    layer: str | None = None
+    all_touched: bool = False
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Train/test split: by fraction along a direction, or from train/test polygons."""
+
+    fraction: float = 0.6
+    direction: str = "west-east"
+    validation: float = 0.1
+    path: Path | None = None
+    field: str = "role"
+
+
+@dataclass(frozen=True)
+class AreaConfig:
+    """A whole area file, validated. ``source`` is the area file itself."""
+
+    name: str
+    source: Path
+    bands: BandsConfig
+    dem: DemConfig | None
+    inventory: InventoryConfig | None
+    aoi: Path | None
+    split: SplitConfig
+
+
+class _Reader:
+    """Checks one TOML table against a schema and reports errors with line numbers."""
+
+    def __init__(self, path: Path, text: str, table: dict[str, Any], section: str) -> None:
+        self.path, self.text, self.table, self.section = path, text, table, section
+
+    def fail(self, key: str | None, message: str) -> SlidemapError:
+        line = _line_of(self.text, self.section, key)
+        where = f"{self.path}, line {line}" if line else str(self.path)
+        what = f"[{self.section}] {key}" if self.section and key else key or f"[{self.section}]"
+        return SlidemapError(f"{where}: {what}: {message}")
+
+    def check_keys(self, allowed: tuple[str, ...]) -> None:
+        for key in self.table:
+            if key not in allowed:
+                raise self.fail(key, f"unknown key; expected one of: {', '.join(allowed)}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            value = None  # bool is an int subclass; never accept it as a number
+        if value is None or not isinstance(value, kinds):
+            names = " or ".join(_type_name(k) for k in kinds)
+            raise self.fail(key, f"expected {names}, got {self.table[key]!r}")
+        return value
+
+    def path(self, key: str, required: bool = False) -> Path | None:
+        value = self.get(key, str)
+        if value is None:
+            if required:
+                raise self.fail(None, f"missing key '{key}'")
+            return None
+        if not value.strip():
+            raise self.fail(key, "empty path")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    def fraction(self, key: str, default: float, low: float, high: float) -> float:
+        value = float(self.get(key, (int, float), default))
+        if not low < value < high:
+            raise self.fail(key, f"must be between {low} and {high} (exclusive), got {value}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
+        value = self.get(key, str, default)
+        if value is not None and value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def sub(self, key: str) -> _Reader | None:
+        value = self.get(key, dict)
+        return None if value is None else _Reader(self.path, self.text, value, key)
+
+
+def load_area_config(path: Path) -> AreaConfig:
+    """Read and validate an area file.
+
+    Raises:
+        SlidemapError: missing file, TOML syntax error, unknown key, wrong type
+            or value; the message gives the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SlidemapError(f"area file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise SlidemapError(f"{path}: not a UTF-8 text file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SlidemapError(f"{path}: invalid TOML: {exc}") from exc
+    top = _Reader(path, text, data, "")
+    top.check_keys(("name", "bands", "dem", "inventory", "aoi", "split"))
+    name = top.get("name", str)
+    if name is None:
+        raise top.fail(None, "missing key 'name'")
+    if not _NAME_RE.match(name):
+        raise top.fail("name", f"use letters, digits, '-', '_' or '.', got {name!r}")
+    bands_reader = top.sub("bands")
+    if bands_reader is None:
+        raise top.fail(None, "missing table [bands]")
+    dem = top.sub("dem")
+    inventory = top.sub("inventory")
+    aoi = top.sub("aoi")
+    split = top.sub("split")
+    if aoi is not None:
+        aoi.check_keys(("path",))
+    return AreaConfig(
+        name=name,
+        source=path,
+        bands=_bands(bands_reader),
+        dem=_dem(dem) if dem is not None else None,
+        inventory=_inventory(inventory) if inventory is not None else None,
+        aoi=aoi.path("path", required=True) if aoi is not None else None,
+        split=_split(split) if split is not None else SplitConfig(),
+    )
+
+
+def _bands(r: _Reader) -> BandsConfig:
+    r.check_keys(
+        ("names", "files", "stack", "indexes", "product", "resampling", "scale", "offset",
+         "metadata", "nodata", "crs", "resolution")
+    )
+    names = r.get("names", list, list(PAPER_BANDS))
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise r.fail("names", "expected a non-empty list of band names")
+    if len(set(names)) != len(names):
+        raise r.fail("names", "band names repeat")
+    if "slope" in names:
+        raise r.fail("names", "'slope' is computed from [dem]; list only image bands")
+    sources = [k for k in ("files", "stack", "product") if k in r.table]
+    if len(sources) != 1:
+        raise r.fail(None, "give exactly one of 'files', 'stack' or 'product'")
+    files = indexes = None
+    stack = product = None
+    if "files" in r.table:
+        table = r.get("files", dict)
+        missing = [n for n in names if n not in table]
+        extra = [k for k in table if k not in names]
+        if missing or extra:
+            raise r.fail(
+                "files",
+                f"must have one file per band in names {names}"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; not in names {extra}" if extra else ""),
+            )
+        sub = _Reader(r.path, r.text, table, "bands")
+        files = tuple((n, sub.path(n, required=True)) for n in names)
+    elif "stack" in r.table:
+        stack = r.path("stack")
+        table = r.get("indexes", dict, {n: i + 1 for i, n in enumerate(names)})
+        bad = [n for n in names if not (isinstance(table.get(n), int) and table[n] >= 1)]
+        if bad:
+            raise r.fail("indexes", f"need a 1-based band index for each of {bad}")
+        indexes = tuple((n, int(table[n])) for n in names)
+    else:
+        product = r.path("product")
+    resolution = r.get("resolution", (int, float))
+    if resolution is not None and resolution <= 0:
+        raise r.fail("resolution", f"must be positive, got {resolution}")
+    offset = r.get("offset", (int, float))
+    nodata = r.get("nodata", (int, float))
+    return BandsConfig(
+        names=tuple(names),
+        files=files,
+        stack=stack,
+        indexes=indexes,
+        product=product,
+        resampling=r.choice("resampling", RESAMPLINGS, None),
+        scale=r.choice("scale", SCALES, "auto") or "auto",
+        offset=None if offset is None else float(offset),
+        metadata=r.path("metadata"),
+        nodata=None if nodata is None else float(nodata),
+        crs=r.get("crs", str),
+        resolution=None if resolution is None else float(resolution),
+    )
+
+
+def _dem(r: _Reader) -> DemConfig:
+    r.check_keys(("path", "nodata", "slope"))
+    nodata = r.get("nodata", (int, float))
+    path = r.path("path", required=True)
+    assert path is not None  # required=True guarantees it
+    return DemConfig(
+        path=path,
+        nodata=None if nodata is None else float(nodata),
+        slope=r.get("slope", bool, True),
+    )
+
+
+def _inventory(r: _Reader) -> InventoryConfig:
+    r.check_keys(("path", "layer", "all_touched"))
+    path = r.path("path", required=True)
+    assert path is not None
+    return InventoryConfig(
+        path=path, layer=r.get("layer", str), all_touched=r.get("all_touched", bool, False)
+    )
+
+
+def _split(r: _Reader) -> SplitConfig:
+    r.check_keys(("fraction", "direction", "validation", "path", "field"))
+    if "path" in r.table and ("fraction" in r.table or "direction" in r.table):
+        raise r.fail("path", "give either 'path' or 'fraction'/'direction', not both")
+    return SplitConfig(
+        fraction=r.fraction("fraction", 0.6, 0.0, 1.0),
+        direction=r.choice("direction", DIRECTIONS, "west-east") or "west-east",
+        validation=r.fraction("validation", 0.1, 0.0, 1.0),
+        path=r.path("path"),
+        field=r.get("field", str, "role"),
+    )
+
+
+def _line_of(text: str, section: str, key: str | None) -> int | None:
+    """1-based line of ``key`` in ``[section]`` (or of the section header), if found."""
+    current = ""
+    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
+    key_re = re.compile(rf"^\s*{re.escape(key)}\s*=") if key else None
+    inline_re = re.compile(rf"^\s*{re.escape(section)}\s*=") if section else None
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = header.match(line)
+        if m:
+            current = m.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if current == section and key_re is not None and key_re.match(line):
+            return number
+        if current == "" and section and inline_re is not None and inline_re.match(line):
+            return number  # e.g. bands = { ... } written inline
+    return None
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true/false",
+            list: "a list", dict: "a table"}.get(kind, kind.__name__)

@@ -1,0 +1,99 @@
+"""GeoTIFF reading and writing with the profiles slidemap uses.
+
+Arrays are band-first as in rasterio: ``(C, H, W)`` for images, ``(H, W)``
+for single-band rasters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import RasterioIOError
+
+from slidemap.errors import SlidemapError
+
+#: Creation options for every GeoTIFF slidemap writes: tiled, deflate.
+GTIFF_PROFILE: dict[str, Any] = {
+    "driver": "GTiff",
+    "tiled": True,
+    "blockxsize": 256,
+    "blockysize": 256,
+    "compress": "deflate",
+    "interleave": "band",
+    "BIGTIFF": "IF_SAFER",
+}
+
+
+def open_raster(path: Path, what: str = "raster") -> rasterio.DatasetReader:
+    """Open ``path`` with rasterio, turning GDAL failures into a :class:`SlidemapError`.
+
+    Args:
+        path: file to open.
+        what: what the file is for, used in the message ("DEM", "band B04").
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SlidemapError(f"{what} file not found: {path}")
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise SlidemapError(
+            f"cannot read {what} {path}: not a raster GDAL can open ({_first_line(exc)})"
+        ) from exc
+
+
+def read_band(src: rasterio.DatasetReader, index: int, path: Path, what: str) -> np.ndarray:
+    """Read band ``index`` (1-based) of an open dataset, as a masked-free ndarray."""
+    try:
+        return src.read(index)
+    except (RasterioIOError, rasterio.errors.RasterioError) as exc:
+        raise SlidemapError(f"cannot read {what} {path}: file is corrupt or truncated") from exc
+
+
+def write_geotiff(
+    path: Path,
+    array: np.ndarray,
+    crs: CRS,
+    transform: Affine,
+    nodata: float | int | None,
+    descriptions: list[str] | None = None,
+) -> None:
+    """Write ``array`` ((C, H, W) or (H, W)) as a tiled, deflate-compressed GeoTIFF.
+
+    Float arrays are written with the floating-point predictor, integer arrays
+    with the horizontal one. ``descriptions`` names the bands (shown in QGIS).
+    """
+    data = array[None] if array.ndim == 2 else array
+    count, height, width = data.shape
+    profile = dict(GTIFF_PROFILE)
+    profile.update(
+        count=count,
+        height=height,
+        width=width,
+        dtype=data.dtype.name,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        predictor=3 if np.issubdtype(data.dtype, np.floating) else 2,
+    )
+    if width < 256 or height < 256:
+        profile.update(blockxsize=_block(width), blockysize=_block(height))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if descriptions:
+            for i, name in enumerate(descriptions, start=1):
+                dst.set_band_description(i, name)
+
+
+def _block(n: int) -> int:
+    """Largest tile side (multiple of 16, at most 256) fitting ``n`` pixels; 16 at least."""
+    return max(16, min(256, (n // 16) * 16))
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
