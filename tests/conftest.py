@@ -96,7 +96,7 @@ def make_tiny_area(
     meta = AreaMeta(
         name=name,
         crs_wkt=CRS.from_epsg(32654).to_wkt(),
-        transform=tuple(transform)[:6],  # type: ignore[arg-type]
+        transform=tuple(transform)[:6],
         width=w,
         height=h,
         band_names=bands,

@@ -181,11 +181,16 @@ def write_area(
     crs, transform = meta.crs, meta.affine
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         write_geotiff(
-            tmp / "image.tif", image.astype(np.float32), crs, transform, float("nan"),
+            tmp / "image.tif",
+            image.astype(np.float32),
+            crs,
+            transform,
+            float("nan"),
             list(meta.band_names),
         )
-        write_geotiff(tmp / "label.tif", label.astype(np.uint8), crs, transform, LABEL_NODATA,
-                      ["landslide"])
+        write_geotiff(
+            tmp / "label.tif", label.astype(np.uint8), crs, transform, LABEL_NODATA, ["landslide"]
+        )
         write_geotiff(tmp / "split.tif", split.astype(np.uint8), crs, transform, None, ["split"])
         (tmp / "area.json").write_text(meta.to_json(), encoding="utf-8")
     return Path(out)
@@ -226,8 +231,12 @@ def load_area(path: Path) -> PreparedArea:
             with rasterio.open(path / name) as src:
                 arrays.append(src.read())
         except rasterio.errors.RasterioError as exc:
-            raise SlidemapError(f"cannot read {path / name}: {exc}; prepare the area again") from exc
+            raise SlidemapError(
+                f"cannot read {path / name}: {exc}; prepare the area again"
+            ) from exc
     image, label, split = arrays
     if image.shape != (len(meta.band_names), meta.height, meta.width):
-        raise SlidemapError(f"{path / 'image.tif'} does not match area.json; prepare the area again")
+        raise SlidemapError(
+            f"{path / 'image.tif'} does not match area.json; prepare the area again"
+        )
     return PreparedArea(path, meta, image.astype(np.float32), label[0], split[0])

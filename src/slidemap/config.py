@@ -4,6 +4,7 @@ An area file describes one study area's raw inputs. Paths are relative to the
 area file's directory. Example (all keys)::
 
     name = "iburi"                     # area name (letters, digits, - _ .)
+    synthetic = false                  # true for generated areas (labelled everywhere)
 
     [bands]
     names = ["B2", "B3", "B4", "B8"]   # channel order (default: the paper's)
@@ -50,7 +51,19 @@ from slidemap.errors import SlidemapError
 
 PAPER_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B8")
 S2_BANDS: tuple[str, ...] = (
-    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12",
+    "B1",
+    "B2",
+    "B3",
+    "B4",
+    "B5",
+    "B6",
+    "B7",
+    "B8",
+    "B8A",
+    "B9",
+    "B10",
+    "B11",
+    "B12",
 )
 DIRECTIONS = ("west-east", "east-west", "north-south", "south-north")
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
@@ -116,17 +129,18 @@ class AreaConfig:
     inventory: InventoryConfig | None
     aoi: Path | None
     split: SplitConfig
+    synthetic: bool = False
 
 
 class _Reader:
     """Checks one TOML table against a schema and reports errors with line numbers."""
 
-    def __init__(self, path: Path, text: str, table: dict[str, Any], section: str) -> None:
-        self.path, self.text, self.table, self.section = path, text, table, section
+    def __init__(self, file: Path, text: str, table: dict[str, Any], section: str) -> None:
+        self.file, self.text, self.table, self.section = file, text, table, section
 
     def fail(self, key: str | None, message: str) -> SlidemapError:
         line = _line_of(self.text, self.section, key)
-        where = f"{self.path}, line {line}" if line else str(self.path)
+        where = f"{self.file}, line {line}" if line else str(self.file)
         what = f"[{self.section}] {key}" if self.section and key else key or f"[{self.section}]"
         return SlidemapError(f"{where}: {what}: {message}")
 
@@ -147,16 +161,22 @@ class _Reader:
             raise self.fail(key, f"expected {names}, got {self.table[key]!r}")
         return value
 
-    def path(self, key: str, required: bool = False) -> Path | None:
+    def path(self, key: str) -> Path | None:
+        """An optional path, relative to the area file's directory."""
         value = self.get(key, str)
         if value is None:
-            if required:
-                raise self.fail(None, f"missing key '{key}'")
             return None
         if not value.strip():
             raise self.fail(key, "empty path")
         p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.path.parent / p)
+        return p if p.is_absolute() else (self.file.parent / p)
+
+    def required_path(self, key: str) -> Path:
+        """Like :meth:`path`, but the key must be present."""
+        p = self.path(key)
+        if p is None:
+            raise self.fail(None, f"missing key '{key}'")
+        return p
 
     def fraction(self, key: str, default: float, low: float, high: float) -> float:
         value = float(self.get(key, (int, float), default))
@@ -172,7 +192,7 @@ class _Reader:
 
     def sub(self, key: str) -> _Reader | None:
         value = self.get(key, dict)
-        return None if value is None else _Reader(self.path, self.text, value, key)
+        return None if value is None else _Reader(self.file, self.text, value, key)
 
 
 def load_area_config(path: Path) -> AreaConfig:
@@ -193,7 +213,7 @@ def load_area_config(path: Path) -> AreaConfig:
     except tomllib.TOMLDecodeError as exc:
         raise SlidemapError(f"{path}: invalid TOML: {exc}") from exc
     top = _Reader(path, text, data, "")
-    top.check_keys(("name", "bands", "dem", "inventory", "aoi", "split"))
+    top.check_keys(("name", "synthetic", "bands", "dem", "inventory", "aoi", "split"))
     name = top.get("name", str)
     if name is None:
         raise top.fail(None, "missing key 'name'")
@@ -214,15 +234,28 @@ def load_area_config(path: Path) -> AreaConfig:
         bands=_bands(bands_reader),
         dem=_dem(dem) if dem is not None else None,
         inventory=_inventory(inventory) if inventory is not None else None,
-        aoi=aoi.path("path", required=True) if aoi is not None else None,
+        aoi=aoi.required_path("path") if aoi is not None else None,
         split=_split(split) if split is not None else SplitConfig(),
+        synthetic=top.get("synthetic", bool, False),
     )
 
 
 def _bands(r: _Reader) -> BandsConfig:
     r.check_keys(
-        ("names", "files", "stack", "indexes", "product", "resampling", "scale", "offset",
-         "metadata", "nodata", "crs", "resolution")
+        (
+            "names",
+            "files",
+            "stack",
+            "indexes",
+            "product",
+            "resampling",
+            "scale",
+            "offset",
+            "metadata",
+            "nodata",
+            "crs",
+            "resolution",
+        )
     )
     names = r.get("names", list, list(PAPER_BANDS))
     if not names or not all(isinstance(n, str) and n for n in names):
@@ -247,8 +280,8 @@ def _bands(r: _Reader) -> BandsConfig:
                 + (f"; missing {missing}" if missing else "")
                 + (f"; not in names {extra}" if extra else ""),
             )
-        sub = _Reader(r.path, r.text, table, "bands")
-        files = tuple((n, sub.path(n, required=True)) for n in names)
+        sub = _Reader(r.file, r.text, table, "bands")
+        files = tuple((n, sub.required_path(n)) for n in names)
     elif "stack" in r.table:
         stack = r.path("stack")
         table = r.get("indexes", dict, {n: i + 1 for i, n in enumerate(names)})
@@ -282,10 +315,8 @@ def _bands(r: _Reader) -> BandsConfig:
 def _dem(r: _Reader) -> DemConfig:
     r.check_keys(("path", "nodata", "slope"))
     nodata = r.get("nodata", (int, float))
-    path = r.path("path", required=True)
-    assert path is not None  # required=True guarantees it
     return DemConfig(
-        path=path,
+        path=r.required_path("path"),
         nodata=None if nodata is None else float(nodata),
         slope=r.get("slope", bool, True),
     )
@@ -293,10 +324,10 @@ def _dem(r: _Reader) -> DemConfig:
 
 def _inventory(r: _Reader) -> InventoryConfig:
     r.check_keys(("path", "layer", "all_touched"))
-    path = r.path("path", required=True)
-    assert path is not None
     return InventoryConfig(
-        path=path, layer=r.get("layer", str), all_touched=r.get("all_touched", bool, False)
+        path=r.required_path("path"),
+        layer=r.get("layer", str),
+        all_touched=r.get("all_touched", bool, False),
     )
 
 
@@ -334,5 +365,11 @@ def _line_of(text: str, section: str, key: str | None) -> int | None:
 
 
 def _type_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true/false",
-            list: "a list", dict: "a table"}.get(kind, kind.__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true/false",
+        list: "a list",
+        dict: "a table",
+    }.get(kind, kind.__name__)

@@ -43,7 +43,9 @@ def bar(
     )
 
 
-def track(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it") -> Iterator[T]:
+def track(
+    items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it"
+) -> Iterator[T]:
     """Iterate over ``items`` with a progress bar (see :func:`bar`)."""
     with bar(total=total, desc=desc, unit=unit) as b:
         for item in items:

@@ -62,9 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("slidemap: aborted", err=True)
         return 130
-    except click.ClickException as exc:
+    except click.UsageError as exc:
         if exc.ctx is not None:
             click.echo(exc.ctx.get_usage(), err=True)
+        click.echo(f"slidemap: error: {exc.format_message()}", err=True)
+        return 2
+    except click.ClickException as exc:
         click.echo(f"slidemap: error: {exc.format_message()}", err=True)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,219 @@
+"""Sentinel-2 bands of an area file → a reflectance stack on one grid.
+
+Bands come from separate files, one multi-band stack, or a SAFE product.
+Digital numbers are scaled to reflectance (see :mod:`slidemap.io.sentinel2`);
+float inputs are taken as reflectance already. Mixing the two is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+
+from slidemap.config import BandsConfig
+from slidemap.errors import SlidemapError
+from slidemap.io.grid import RESAMPLING, Grid, same_grid, warp_to
+from slidemap.io.rasters import open_raster, read_band
+from slidemap.io.sentinel2 import Radiometry, open_product, read_metadata
+
+log = logging.getLogger("slidemap")
+
+
+@dataclass(frozen=True)
+class BandSource:
+    """One band: a GDAL path (file or /vsizip/…), its 1-based index, and its grid."""
+
+    name: str
+    path: str
+    index: int
+    grid: Grid
+    dtype: str
+    nodata: float | None
+
+
+@dataclass(frozen=True)
+class BandStack:
+    """Bands read onto one grid.
+
+    Attributes:
+        image: (C, H, W) float32 reflectance, NaN = nodata.
+        grid: the common grid.
+        sources: files read (for checksums).
+        scaled: whether DN → reflectance scaling was applied.
+    """
+
+    image: np.ndarray
+    grid: Grid
+    sources: tuple[Path, ...]
+    scaled: bool
+
+
+def band_sources(cfg: BandsConfig) -> tuple[list[BandSource], Radiometry | None, list[Path]]:
+    """Open every band's file, check it, and collect the product radiometry if any."""
+    radiometry: Radiometry | None = None
+    files: list[Path] = []
+    if cfg.product is not None:
+        product = open_product(cfg.product)
+        missing = [n for n in cfg.names if n not in product.bands]
+        if missing:
+            raise SlidemapError(
+                f"Sentinel-2 product {cfg.product} has no band file for {', '.join(missing)} "
+                f"(found {', '.join(sorted(product.bands))})"
+            )
+        entries = [(n, product.bands[n], 1) for n in cfg.names]
+        radiometry = product.radiometry
+        files.append(cfg.product)
+    elif cfg.stack is not None:
+        entries = [(n, str(cfg.stack), i) for n, i in (cfg.indexes or ())]
+        files.append(cfg.stack)
+    else:
+        entries = [(n, str(p), 1) for n, p in (cfg.files or ())]
+        files.extend(Path(p) for _, p, _ in entries)
+    sources = []
+    for name, path, index in entries:
+        with _open(path, f"band {name}") as src:
+            if src.crs is None:
+                raise SlidemapError(
+                    f"band {name} file {path} has no CRS; Sentinel-2 bands must be georeferenced"
+                )
+            if index > src.count:
+                raise SlidemapError(
+                    f"band {name}: {path} has {src.count} band(s), index {index} does not exist"
+                )
+            nodata = cfg.nodata if cfg.nodata is not None else src.nodatavals[index - 1]
+            if nodata is None and cfg.product is not None:
+                nodata = 0.0  # DN 0 is nodata in Sentinel-2 products
+            sources.append(
+                BandSource(name, path, index, Grid.of(src), src.dtypes[index - 1], nodata)
+            )
+    if radiometry is None:
+        mtd = cfg.metadata or _metadata_beside(files)
+        if mtd is not None:
+            radiometry = read_metadata(mtd)
+            files.append(mtd)
+    return sources, radiometry, files
+
+
+def _open(path: str, what: str) -> rasterio.DatasetReader:
+    """Open a band file, or a GDAL virtual path (``/vsizip/…``) inside a product."""
+    if path.startswith("/vsi"):
+        try:
+            return rasterio.open(path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise SlidemapError(f"cannot read {what} {path}: {exc}") from exc
+    return open_raster(Path(path), what)
+
+
+def _metadata_beside(files: list[Path]) -> Path | None:
+    for f in files[:1]:
+        for name in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml"):
+            candidate = f.parent / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def target_grid(cfg: BandsConfig, sources: list[BandSource]) -> Grid:
+    """The grid every band is read onto; checks CRS, extent and resolution agreement.
+
+    Raises:
+        SlidemapError: bands in different CRSs or resolutions without ``resampling``,
+            or band files of different extents.
+    """
+    first = sources[0]
+    crss = {s.grid.crs.to_string() for s in sources}
+    if len(crss) > 1 and (cfg.crs is None or cfg.resampling is None):
+        detail = ", ".join(f"{s.name}: {s.grid.crs.to_string()}" for s in sources)
+        raise SlidemapError(
+            f"band files are in different CRSs ({detail}); set [bands] crs and resampling "
+            "to reproject them onto one grid"
+        )
+    if len(crss) == 1:
+        coarsest = max(max(s.grid.res) for s in sources)
+        for s in sources[1:]:
+            diffs = np.abs(np.array(s.grid.bounds) - np.array(first.grid.bounds))
+            if diffs.max() > coarsest / 2:
+                raise SlidemapError(
+                    f"band files have different extents: {first.name} ({first.path}) covers "
+                    f"{tuple(round(v, 3) for v in first.grid.bounds)}, {s.name} ({s.path}) covers "
+                    f"{tuple(round(v, 3) for v in s.grid.bounds)}; clip them to the same area"
+                )
+        resolutions = {s.grid.res for s in sources}
+        if len(resolutions) > 1 and cfg.resampling is None:
+            detail = ", ".join(f"{s.name} {s.grid.res[0]:g}" for s in sources)
+            raise SlidemapError(
+                f"band files have different resolutions ({detail}); set [bands] resampling = "
+                '"bilinear" to resample them to the finest one'
+            )
+    if cfg.crs is not None:
+        try:
+            crs = CRS.from_user_input(cfg.crs)
+        except Exception as exc:
+            raise SlidemapError(f"[bands] crs: unknown CRS {cfg.crs!r}") from exc
+        if crs != first.grid.crs:
+            return first.grid.reprojected(crs, cfg.resolution)
+    finest = min(sources, key=lambda s: s.grid.res[0]).grid
+    if cfg.resolution is not None and abs(cfg.resolution - finest.res[0]) > 1e-9:
+        return finest.with_resolution(cfg.resolution)
+    return finest
+
+
+def read_bands(
+    cfg: BandsConfig, sources: list[BandSource], radiometry: Radiometry | None, grid: Grid
+) -> tuple[np.ndarray, bool]:
+    """Read all bands onto ``grid`` and scale digital numbers to reflectance.
+
+    Returns:
+        ((C, H, W) float32 reflectance with NaN nodata, whether DN scaling was applied).
+
+    Raises:
+        SlidemapError: mixed integer/float inputs under ``scale = "auto"``,
+            infinite values, a band with no valid pixel on the grid.
+    """
+    is_int = [np.issubdtype(np.dtype(s.dtype), np.integer) for s in sources]
+    if cfg.scale == "auto" and len(set(is_int)) > 1:
+        detail = ", ".join(f"{s.name} {s.dtype}" for s in sources)
+        raise SlidemapError(
+            f"bands mix digital numbers and reflectance ({detail}); set [bands] scale to "
+            '"dn" or "reflectance" explicitly'
+        )
+    scaled = cfg.scale == "dn" or (cfg.scale == "auto" and all(is_int))
+    quant = radiometry.quantification if radiometry else 10000.0
+    resampling = RESAMPLING[cfg.resampling] if cfg.resampling else Resampling.nearest
+    image = np.empty((len(sources), *grid.shape), np.float32)
+    for i, s in enumerate(sources):
+        with _open(s.path, f"band {s.name}") as src:
+            data = read_band(src, s.index, Path(s.path), f"band {s.name}").astype(np.float64)
+        if np.isinf(data).any():
+            raise SlidemapError(f"band {s.name} ({s.path}) contains infinite values")
+        if s.nodata is not None and not np.isnan(s.nodata):
+            data[data == s.nodata] = np.nan
+        if scaled:
+            offset = (
+                cfg.offset
+                if cfg.offset is not None
+                else (radiometry.offset(s.name) if radiometry else 0.0)
+            )
+            data = (data + offset) / quant
+        if not same_grid(s.grid, grid) and cfg.resampling is None and s.grid.res != grid.res:
+            raise SlidemapError(
+                f"band {s.name} ({s.path}) is at {s.grid.res[0]:g} and the grid at "
+                f"{grid.res[0]:g}; set [bands] resampling"
+            )
+        image[i] = data if same_grid(s.grid, grid) else warp_to(data, s.grid, grid, resampling)
+        if not np.isfinite(image[i]).any():
+            raise SlidemapError(f"band {s.name} ({s.path}) has no valid pixel (all nodata)")
+    log.info(
+        "read %d bands onto a %d x %d grid (%s)",
+        len(sources),
+        grid.width,
+        grid.height,
+        "DN scaled to reflectance" if scaled else "taken as reflectance",
+    )
+    return image, scaled

@@ -1,0 +1,136 @@
+"""Polygon layers (inventories, AOIs, split polygons) read with pyogrio.
+
+Geometries come back as shapely arrays in the requested CRS; invalid ones are
+repaired with ``make_valid`` and empty ones dropped, and both are counted so
+the caller can report them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+from pyproj import CRS as ProjCRS
+from pyproj import Geod, Transformer
+from rasterio.crs import CRS
+
+from slidemap.errors import SlidemapError
+
+log = logging.getLogger("slidemap")
+_GEOD = Geod(ellps="WGS84")
+
+
+@dataclass(frozen=True)
+class Polygons:
+    """Polygonal geometries of one layer, in ``crs``.
+
+    Attributes:
+        geometries: (N,) object array of shapely (Multi)Polygons, none empty.
+        fields: attribute columns, each (N,).
+        repaired: invalid geometries made valid.
+        dropped_empty: empty or non-polygonal geometries dropped.
+    """
+
+    geometries: np.ndarray
+    fields: dict[str, np.ndarray]
+    crs: CRS
+    repaired: int
+    dropped_empty: int
+
+
+def read_polygons(path: Path, crs: CRS, layer: str | None = None, what: str = "vector") -> Polygons:
+    """Read a polygon layer from any OGR format and reproject it to ``crs``.
+
+    Raises:
+        SlidemapError: missing or unreadable file, unknown layer, no CRS.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SlidemapError(f"{what} file not found: {path}")
+    try:
+        meta, _, wkb, field_data = pyogrio.read(path, layer=layer)
+    except DataLayerError as exc:
+        raise SlidemapError(f"{what} {path}: {exc}") from exc
+    except DataSourceError as exc:
+        raise SlidemapError(
+            f"cannot read {what} {path}: not a vector format GDAL/OGR can open"
+        ) from exc
+    if meta.get("crs") is None:
+        raise SlidemapError(f"{what} {path} has no CRS; set one (e.g. with ogr2ogr -a_srs)")
+    if wkb is None:
+        raise SlidemapError(f"{what} {path} has no geometry column")
+    geoms = shapely.from_wkb(wkb)
+    source_crs = ProjCRS.from_user_input(meta["crs"])
+    target_crs = ProjCRS.from_wkt(crs.to_wkt())
+    if not source_crs.equals(target_crs):
+        transformer = Transformer.from_crs(source_crs, target_crs, always_xy=True)
+        geoms = shapely.transform(
+            geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+        )
+    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    repaired = int(invalid.sum())
+    if repaired:
+        geoms[invalid] = shapely.make_valid(geoms[invalid])
+        log.warning("%s %s: repaired %d invalid geometries", what, path.name, repaired)
+    polys = np.array([_polygonal(g) for g in geoms], dtype=object)
+    keep = np.array([g is not None for g in polys], dtype=bool)
+    dropped = int((~keep).sum())
+    if dropped:
+        log.warning("%s %s: dropped %d empty or non-polygon geometries", what, path.name, dropped)
+    names = meta.get("fields", [])
+    fields = {str(n): np.asarray(col)[keep] for n, col in zip(names, field_data, strict=True)}
+    return Polygons(polys[keep], fields, crs, repaired, dropped)
+
+
+def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry | None:
+    """The polygonal part of ``geom`` (None if it has none or is empty)."""
+    if geom is None or geom.is_empty:
+        return None
+    if isinstance(geom, shapely.Polygon | shapely.MultiPolygon):
+        return geom
+    parts = [
+        g for g in shapely.get_parts(geom) if isinstance(g, shapely.Polygon | shapely.MultiPolygon)
+    ]
+    if not parts:
+        return None
+    merged = shapely.union_all(parts)
+    return None if merged.is_empty else merged
+
+
+def areas_m2(geometries: np.ndarray, crs: CRS) -> np.ndarray:
+    """Area of each polygon in m²: planar in a projected CRS, geodesic in a geographic one."""
+    if crs.is_geographic:
+        return np.array([abs(_GEOD.geometry_area_perimeter(g)[0]) for g in geometries], dtype=float)
+    factor = crs.linear_units_factor[1] if crs.linear_units_factor else 1.0
+    return shapely.area(geometries).astype(float) * factor**2
+
+
+def write_polygons(
+    path: Path,
+    geometries: np.ndarray | list[shapely.Geometry],
+    crs: CRS,
+    fields: dict[str, np.ndarray] | None = None,
+    layer: str | None = None,
+) -> None:
+    """Write polygons (promoted to MultiPolygon) and attribute columns with pyogrio.
+
+    The driver follows the file extension (``.gpkg`` → GeoPackage, ``.geojson``,
+    ``.shp``, ``.fgb``…). An empty list writes an empty layer.
+    """
+    geoms = np.asarray(geometries, dtype=object)
+    fields = fields or {}
+    pyogrio.write(
+        path,
+        shapely.to_wkb(geoms) if len(geoms) else np.array([], dtype=object),
+        [np.asarray(v) for v in fields.values()],
+        list(fields),
+        layer=layer,
+        geometry_type="MultiPolygon",
+        crs=crs.to_wkt(),
+        promote_to_multi=True,
+    )
