@@ -73,7 +73,7 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
         valid &= _burn([aoi], grid, all_touched=False)
     if cfg.dem is not None:
         if cfg.dem.slope:
-            slope = _slope_on_grid(cfg.dem, grid)
+            slope = _slope_on_grid(cfg.dem, grid, valid)
             image = np.concatenate([image, slope[None]], axis=0)
             names.append("slope")
             valid &= np.isfinite(slope)
@@ -119,19 +119,27 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
     return Path(out)
 
 
-def _slope_on_grid(dem_cfg: DemConfig, grid: Grid) -> np.ndarray:
-    """Slope (degrees) at the DEM's resolution, bilinearly resampled onto ``grid``; (H, W)."""
+def _slope_on_grid(dem_cfg: DemConfig, grid: Grid, image_valid: np.ndarray) -> np.ndarray:
+    """Slope (degrees) at the DEM's resolution, bilinearly resampled onto ``grid``; (H, W).
+
+    Raises:
+        SlidemapError: the DEM's extent misses more than 0.5 % of the valid image
+            pixels (a sliver along the edge is tolerated and becomes nodata).
+    """
     with open_raster(dem_cfg.path, "DEM") as src:
         if src.crs is None:
             raise SlidemapError(f"DEM {dem_cfg.path} has no CRS; georeference it first")
         dem_grid = Grid.of(src)
         dem = read_band(src, 1, dem_cfg.path, "DEM").astype(np.float64)
         nodata = dem_cfg.nodata if dem_cfg.nodata is not None else src.nodata
-    if not grid.covered_by(dem_grid):
+    footprint = warp_to(np.ones(dem_grid.shape), dem_grid, grid, Resampling.nearest)
+    uncovered = image_valid & np.isnan(footprint)
+    if uncovered.sum() > 0.005 * image_valid.sum():
         raise SlidemapError(
             f"DEM {dem_cfg.path} does not cover the image: DEM bounds "
             f"{tuple(round(v, 4) for v in dem_grid.bounds)} ({dem_grid.crs.to_string()}), image "
-            f"bounds {tuple(round(v, 4) for v in grid.bounds)} ({grid.crs.to_string()})"
+            f"bounds {tuple(round(v, 4) for v in grid.bounds)} ({grid.crs.to_string()}); "
+            f"{uncovered.sum() / image_valid.sum():.1%} of the image has no DEM"
         )
     if np.isinf(dem).any():
         raise SlidemapError(f"DEM {dem_cfg.path} contains infinite values")
@@ -215,8 +223,13 @@ def _split(cfg: SplitConfig, grid: Grid, valid: np.ndarray) -> np.ndarray:
 
 
 def _sha256(path: Path) -> str:
+    """sha256 of a file's bytes; of a directory (a .SAFE), over its files' names and bytes."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            h.update(str(file.relative_to(path)).encode())
+        with open(file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()

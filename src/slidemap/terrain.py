@@ -58,18 +58,29 @@ def slope_deg(dem: np.ndarray, transform: Affine, crs: CRS) -> np.ndarray:
         crs: the DEM's CRS (projected or geographic).
 
     Returns:
-        (H, W) float32 slope in degrees; NaN where the DEM is NaN. At the
-        edges and next to nodata the missing neighbours take the centre
-        value, so edge pixels get a one-sided estimate instead of nodata.
+        (H, W) float32 slope in degrees; NaN where the DEM is NaN. Beyond the
+        edges the DEM is extrapolated linearly; a nodata neighbour is replaced
+        by the mirror of the opposite neighbour through the centre (the centre
+        value if that one is missing too). Edges and pixels beside nodata so
+        keep a full estimate, and planes stay exact.
     """
     z = np.asarray(dem, dtype=np.float64)
-    padded = np.pad(z, 1, mode="edge")
+    # outside the DEM: linear extrapolation per axis (exact for planes, corners too)
+    padded = (
+        np.pad(z, 1, mode="reflect", reflect_type="odd")
+        if min(z.shape) > 1
+        else (np.pad(z, 1, mode="edge"))
+    )
     h, w = z.shape
-    centre = padded[1:-1, 1:-1]
+    centre = z
+
+    def raw(dr: int, dc: int) -> np.ndarray:
+        return padded[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
 
     def n(dr: int, dc: int) -> np.ndarray:
-        win = padded[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
-        return np.where(np.isnan(win), centre, win)
+        win, opposite = raw(dr, dc), raw(-dr, -dc)
+        mirrored = np.where(np.isnan(opposite), centre, 2 * centre - opposite)
+        return np.where(np.isnan(win), mirrored, win)
 
     a, b, c = n(-1, -1), n(-1, 0), n(-1, 1)
     d, f = n(0, -1), n(0, 1)

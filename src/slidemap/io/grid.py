@@ -14,7 +14,7 @@ from affine import Affine
 from rasterio.coords import BoundingBox
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.warp import calculate_default_transform, reproject, transform_bounds
+from rasterio.warp import calculate_default_transform, reproject
 from rasterio.windows import Window, from_bounds
 
 RESAMPLING = {
@@ -40,8 +40,8 @@ class Grid:
 
     @property
     def bounds(self) -> BoundingBox:
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
         return BoundingBox(min(left, right), min(top, bottom), max(left, right), max(top, bottom))
 
     @property
@@ -88,18 +88,6 @@ class Grid:
             rasterio.windows.transform(win, self.transform),
             int(win.width),
             int(win.height),
-        )
-
-    def covered_by(self, other: Grid) -> bool:
-        """Whether ``other``'s extent contains this grid's (within one of ``other``'s pixels)."""
-        b = transform_bounds(self.crs, other.crs, *self.bounds, densify_pts=21)
-        o = other.bounds
-        tx, ty = other.res
-        return (
-            b[0] >= o.left - tx
-            and b[1] >= o.bottom - ty
-            and b[2] <= o.right + tx
-            and b[3] <= o.top + ty
         )
 
 

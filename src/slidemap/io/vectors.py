@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyogrio
+import pyogrio.raw
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS as ProjCRS
@@ -53,7 +53,7 @@ def read_polygons(path: Path, crs: CRS, layer: str | None = None, what: str = "v
     if not path.exists():
         raise SlidemapError(f"{what} file not found: {path}")
     try:
-        meta, _, wkb, field_data = pyogrio.read(path, layer=layer)
+        meta, _, wkb, field_data = pyogrio.raw.read(path, layer=layer)
     except DataLayerError as exc:
         raise SlidemapError(f"{what} {path}: {exc}") from exc
     except DataSourceError as exc:
@@ -124,7 +124,7 @@ def write_polygons(
     """
     geoms = np.asarray(geometries, dtype=object)
     fields = fields or {}
-    pyogrio.write(
+    pyogrio.raw.write(
         path,
         shapely.to_wkb(geoms) if len(geoms) else np.array([], dtype=object),
         [np.asarray(v) for v in fields.values()],
