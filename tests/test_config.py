@@ -130,3 +130,11 @@ def test_missing_and_binary_area_file(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(SlidemapError, match="not a UTF-8 text file"):
         load_area_config(bad)
+
+
+def test_documented_example_is_a_valid_area_file(tmp_path: Path) -> None:
+    from slidemap.config import AREA_FILE_EXAMPLE
+
+    cfg = load_area_config(write(tmp_path, AREA_FILE_EXAMPLE))
+    assert cfg.bands.offset == -1000 and cfg.bands.crs == "EPSG:32654"
+    assert cfg.aoi == tmp_path / "aoi.gpkg"

@@ -281,17 +281,12 @@ def test_safe_product_directory_and_zip(
     assert images[0].shape == (5, 768, 1536)
 
 
-def test_prepare_iburi_rgb_with_geographic_dsm(
-    tmp_path: Path, shared_data: Path, run_cli: Callable
-) -> None:
-    """Real Iburi 2018 RGB + AW3D30 DSM in EPSG:4326: band list RGB only, slope from the DSM."""
+def test_prepare_iburi_example_rgb_with_geographic_dsm(tmp_path: Path, shared_data: Path,
+                                                       run_cli: Callable) -> None:
+    """examples/iburi2018.toml: real RGB + AW3D30 DSM in EPSG:4326, slope from the DSM."""
     iburi = shared_data / "iburi2018"
-    files = {b: iburi / "post-event" / f"download.{b}.tif" for b in ("B2", "B3", "B4")}
-    (tmp_path / "iburi.toml").write_text(
-        f'name = "iburi"\n[bands]\nnames = ["B2", "B3", "B4"]\nfiles = {toml_files(files)}\n'
-        f'[dem]\npath = "{iburi / "dem" / "download.DSM.tif"}"\n'.replace("'", '"')
-    )
-    result = run_cli("prepare", tmp_path / "iburi.toml", "--out", tmp_path / "out")
+    example = Path(__file__).parents[1] / "examples" / "iburi2018.toml"
+    result = run_cli("prepare", example, "--out", tmp_path / "out")
     assert result.code == 0, result.err
     area = load_area(tmp_path / "out")
     assert area.meta.band_names == ("B2", "B3", "B4", "slope")

@@ -1,42 +1,8 @@
 """Area files (TOML) → frozen, validated configuration.
 
 An area file describes one study area's raw inputs. Paths are relative to the
-area file's directory. Example (all keys)::
-
-    name = "iburi"                     # area name (letters, digits, - _ .)
-    synthetic = false                  # true for generated areas (labelled everywhere)
-
-    [bands]
-    names = ["B2", "B3", "B4", "B8"]   # channel order (default: the paper's)
-    files = { B2 = "B02.jp2", B3 = "B03.jp2", B4 = "B04.jp2", B8 = "B08.jp2" }
-    # or  stack = "stack.tif" and indexes = { B2 = 1, B3 = 2, B4 = 3, B8 = 4 }
-    # or  product = "S2A_MSIL2A_....SAFE"  (a .SAFE directory or its .zip)
-    resampling = "bilinear"            # needed when band resolutions differ
-    scale = "auto"                     # "auto" | "dn" | "reflectance"
-    offset = -1000                     # DN offset; default from MTD_*.xml, else 0
-    metadata = "MTD_MSIL2A.xml"        # default: MTD_MSIL*.xml beside the bands
-    nodata = 0                         # overrides the files' nodata
-    crs = "EPSG:32654"                 # target grid CRS (default: the bands')
-    resolution = 10.0                  # target pixel size in CRS units (default: finest band)
-
-    [dem]
-    path = "dem.tif"                   # any CRS; reprojected onto the image grid
-    nodata = -32768                    # overrides the file's nodata
-    slope = true                       # add a slope channel (degrees)
-
-    [inventory]                        # optional: without it the area has no labels
-    path = "landslides.gpkg"           # any OGR vector format, any CRS
-    layer = "landslides"
-    all_touched = false
-
-    [aoi]
-    path = "aoi.gpkg"                  # optional clip polygon(s)
-
-    [split]
-    fraction = 0.6                     # train share by area (paper: 3:2)
-    direction = "west-east"            # train part first along this direction
-    validation = 0.1                   # share of the train part kept for validation
-    # or  path = "split.gpkg" and field = "role" (values "train" / "test")
+area file's directory. :data:`AREA_FILE_EXAMPLE` lists every key (it is also
+what ``slidemap prepare --help`` shows).
 """
 
 from __future__ import annotations
@@ -48,6 +14,43 @@ from pathlib import Path
 from typing import Any
 
 from slidemap.errors import SlidemapError
+
+AREA_FILE_EXAMPLE = """\
+name = "iburi"                     # area name (letters, digits, - _ .)
+synthetic = false                  # true for generated areas (labelled everywhere)
+
+[bands]
+names = ["B2", "B3", "B4", "B8"]   # channel order (default: the paper's)
+files = { B2 = "B02.jp2", B3 = "B03.jp2", B4 = "B04.jp2", B8 = "B08.jp2" }
+# or  stack = "stack.tif" and indexes = { B2 = 1, B3 = 2, B4 = 3, B8 = 4 }
+# or  product = "S2A_MSIL2A_....SAFE"  (a .SAFE directory or its .zip)
+resampling = "bilinear"            # needed when band resolutions differ
+scale = "auto"                     # "auto" | "dn" | "reflectance"
+offset = -1000                     # DN offset; default from MTD_*.xml, else 0
+metadata = "MTD_MSIL2A.xml"        # default: MTD_MSIL*.xml beside the bands
+nodata = 0                         # overrides the files' nodata
+crs = "EPSG:32654"                 # target grid CRS (default: the bands')
+resolution = 10.0                  # target pixel size in CRS units (default: finest band)
+
+[dem]
+path = "dem.tif"                   # any CRS; reprojected onto the image grid
+nodata = -32768                    # overrides the file's nodata
+slope = true                       # add a slope channel (degrees)
+
+[inventory]                        # optional: without it the area has no labels
+path = "landslides.gpkg"           # any OGR vector format, any CRS
+layer = "landslides"
+all_touched = false
+
+[aoi]
+path = "aoi.gpkg"                  # optional clip polygon(s)
+
+[split]
+fraction = 0.6                     # train share by area (paper: 3:2)
+direction = "west-east"            # train part first along this direction
+validation = 0.1                   # share of the train part kept for validation
+# or  path = "split.gpkg" and field = "role" (values "train" / "test")
+"""
 
 PAPER_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B8")
 S2_BANDS: tuple[str, ...] = (

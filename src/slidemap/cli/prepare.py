@@ -6,8 +6,22 @@ from pathlib import Path
 
 import click
 
+from slidemap.config import AREA_FILE_EXAMPLE
 
-@click.command()
+# click rewraps paragraphs unless each starts with \b
+_VERBATIM_EXAMPLE = "\n\n".join("\b\n" + p for p in AREA_FILE_EXAMPLE.strip().split("\n\n"))
+_HELP = f"""Turn raw bands + DEM + inventory, described by AREA_FILE (TOML), into a
+prepared area: image.tif (reflectance + slope), label.tif, split.tif and
+area.json on one 10 m grid, readable by QGIS. Paths in AREA_FILE are relative
+to its directory. Every key:
+
+{_VERBATIM_EXAMPLE}
+
+Example: slidemap prepare examples/area.toml --out prepared/iburi
+"""
+
+
+@click.command(help=_HELP)
 @click.argument("area_file", type=click.Path(path_type=Path))
 @click.option(
     "--out",
@@ -18,8 +32,6 @@ import click
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
 def prepare(area_file: Path, out: Path, overwrite: bool) -> None:
-    """Turn raw bands + DEM + inventory (AREA_FILE, TOML) into a prepared area."""
     from slidemap.prepare import prepare_area
 
-    result = prepare_area(area_file, out, overwrite=overwrite)
-    click.echo(str(result))
+    click.echo(str(prepare_area(area_file, out, overwrite=overwrite)))
