@@ -72,7 +72,8 @@ def test_defaults(tmp_path: Path) -> None:
         ),
         (
             GOOD.replace("all_touched = true", "all_touchd = true"),
-            "line 13: [inventory] all_touchd: unknown key; expected one of: path, layer, all_touched",
+            "line 13: [inventory] all_touchd: unknown key; "
+            "expected one of: path, layer, all_touched",
         ),
         (
             GOOD.replace('direction = "north-south"', 'direction = "up"'),

@@ -62,15 +62,14 @@ def slide_polygons() -> list[shapely.Geometry]:
     return [*polys, bowtie]
 
 
-def write_inventory(path: Path, crs: CRS = WGS84, polys: list | None = None) -> None:
-    polys = slide_polygons() if polys is None else polys
-    if crs != UTM33 and polys:
-        tr = Transformer.from_crs(UTM33, crs, always_xy=True)
-        polys = [
-            shapely.transform(p, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-            for p in polys
-        ]
-    write_polygons(path, polys, crs, {"id": np.arange(len(polys))}, layer="landslides")
+def write_inventory(path: Path) -> None:
+    """The landslide polygons in lat/lon plus one empty geometry that must be dropped."""
+    tr = Transformer.from_crs(UTM33, WGS84, always_xy=True)
+    polys = [
+        shapely.transform(p, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+        for p in slide_polygons()
+    ]
+    write_polygons(path, [*polys, shapely.Polygon()], WGS84, layer="landslides")
 
 
 @pytest.fixture
@@ -146,7 +145,7 @@ def test_prepare_real_s2_jp2(
     assert np.abs(slope - PLANE_DEG).max() < 0.5
     # labels: rasterised area vs polygon area within 2 %; invalid bow-tie repaired and counted
     inv = meta.inventory
-    assert inv is not None and inv.count == 11 and inv.repaired == 1
+    assert inv is not None and inv.count == 11 and inv.repaired == 1 and inv.dropped_empty == 1
     label_area = float((area.label == 1).sum()) * 100.0
     assert label_area == pytest.approx(inv.total_m2, rel=0.02)
     assert inv.min_m2 < inv.mean_m2 < inv.max_m2
@@ -178,6 +177,27 @@ def test_prepare_refuses_overwrite_then_replaces(
     assert run_cli("prepare", s2_area, "--out", out, "--overwrite").code == 0
     assert (out / "area.json").is_file() and not (out / "keep.txt").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_bands_from_one_stack(tmp_path: Path, shared_data: Path, run_cli: Callable) -> None:
+    """A multi-band GeoTIFF with its own band order, picked by index."""
+    order = ["B08", "B04", "B03", "B02"]
+    with rasterio.open(s2_band(shared_data, "B02")) as src:
+        crs, transform = src.crs, src.transform
+    stack = np.stack([rasterio.open(s2_band(shared_data, b)).read(1) for b in order])
+    write_geotiff(tmp_path / "stack.tif", stack, crs, transform, 0)
+    (tmp_path / "a.toml").write_text(
+        'name = "stack"\n[bands]\nstack = "stack.tif"\n'
+        "indexes = { B2 = 4, B3 = 3, B4 = 2, B8 = 1 }\n"
+    )
+    result = run_cli("prepare", tmp_path / "a.toml", "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    area = load_area(tmp_path / "out")
+    assert area.meta.band_names == ("B2", "B3", "B4", "B8")
+    valid = np.isfinite(area.image[0])
+    assert np.array_equal(area.image[0][valid], stack[3][valid] / np.float32(10000))
+    assert np.array_equal(area.image[3][valid], stack[0][valid] / np.float32(10000))
+    assert area.meta.inventory is None
 
 
 def mtd_xml(level: str, baseline: str, offset: int) -> str:
@@ -281,8 +301,9 @@ def test_safe_product_directory_and_zip(
     assert images[0].shape == (5, 768, 1536)
 
 
-def test_prepare_iburi_example_rgb_with_geographic_dsm(tmp_path: Path, shared_data: Path,
-                                                       run_cli: Callable) -> None:
+def test_prepare_iburi_example_rgb_with_geographic_dsm(
+    tmp_path: Path, shared_data: Path, run_cli: Callable
+) -> None:
     """examples/iburi2018.toml: real RGB + AW3D30 DSM in EPSG:4326, slope from the DSM."""
     iburi = shared_data / "iburi2018"
     example = Path(__file__).parents[1] / "examples" / "iburi2018.toml"

@@ -81,15 +81,17 @@ def read_polygons(path: Path, crs: CRS, layer: str | None = None, what: str = "v
     keep = np.array([g is not None for g in polys], dtype=bool)
     dropped = int((~keep).sum())
     if dropped:
-        log.warning("%s %s: dropped %d empty or non-polygon geometries", what, path.name, dropped)
+        log.warning(
+            "%s %s: dropped %d empty, zero-area or non-polygon geometries", what, path.name, dropped
+        )
     names = meta.get("fields", [])
     fields = {str(n): np.asarray(col)[keep] for n, col in zip(names, field_data, strict=True)}
     return Polygons(polys[keep], fields, crs, repaired, dropped)
 
 
 def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry | None:
-    """The polygonal part of ``geom`` (None if it has none or is empty)."""
-    if geom is None or geom.is_empty:
+    """The polygonal part of ``geom`` (None if it has none, or no area)."""
+    if geom is None or geom.is_empty or geom.area == 0:
         return None
     if isinstance(geom, shapely.Polygon | shapely.MultiPolygon):
         return geom
