@@ -40,9 +40,10 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from slidemap.cli import prepare
+    from slidemap.cli import import_l4s, prepare
 
     cli.add_command(prepare.prepare)
+    cli.add_command(import_l4s.import_l4s)
 
 
 _register()
