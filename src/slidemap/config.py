@@ -71,7 +71,7 @@ S2_BANDS: tuple[str, ...] = (
 DIRECTIONS = ("west-east", "east-west", "north-south", "south-north")
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
 SCALES = ("auto", "dn", "reflectance")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+AREA_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def load_area_config(path: Path) -> AreaConfig:
     name = top.get("name", str)
     if name is None:
         raise top.fail(None, "missing key 'name'")
-    if not _NAME_RE.match(name):
+    if not AREA_NAME_RE.match(name):
         raise top.fail("name", f"use letters, digits, '-', '_' or '.', got {name!r}")
     bands_reader = top.sub("bands")
     if bands_reader is None:

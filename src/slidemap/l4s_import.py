@@ -35,10 +35,8 @@ writes a prepared area (:mod:`slidemap.area`) atomically:
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +60,10 @@ from slidemap.area import (
     band_stats,
     write_area,
 )
+from slidemap.config import AREA_NAME_RE
 from slidemap.errors import SlidemapError
 from slidemap.io.atomic import check_writable_target
+from slidemap.io.checksums import sha256
 from slidemap.io.l4s import PATCH_PX, PIXEL_M, find_patches, parse_bands, read_image, read_mask
 from slidemap.progress import track
 
@@ -79,7 +79,6 @@ VALIDATION_FRACTION = 0.1
 LOCAL_CRS_NAME = "slidemap local grid: Landslide4Sense patch mosaic, NOT a real location"
 
 _ROLE_CODES = {"train": TRAIN, "validation": VALIDATION, "test": TEST}
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -285,7 +284,7 @@ def import_l4s(
     out = Path(out)
     band_names = parse_bands(bands)
     area_name = out.name if name is None else name
-    if not _NAME_RE.match(area_name):
+    if not AREA_NAME_RE.match(area_name):
         raise SlidemapError(
             f"area name {area_name!r} must start with a letter or digit and hold only "
             "letters, digits, '_', '.' and '-'; pass --name"
@@ -328,7 +327,7 @@ def import_l4s(
         band_stats=band_stats(image, stats_part, band_names),
         inventory=_inventory(slide_px, PIXEL_M * PIXEL_M) if labelled else None,
         sources={
-            str(Path(p).resolve()): _sha256(p)
+            str(Path(p).resolve()): sha256(p)
             for p in [*files, *([split_file] if split_file else [])]
         },
         split_pixels={SPLIT_NAMES[c]: int((split == c).sum()) for c in SPLIT_NAMES},
@@ -387,11 +386,3 @@ def _inventory(slide_px: list[np.ndarray], pixel_m2: float) -> InventoryStats:
 
 def _groups_text(groups: list[tuple[int, ...]]) -> str:
     return "; ".join(",".join(str(i) for i in g) for g in groups)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -14,13 +14,11 @@ prepared area (:mod:`slidemap.area`) atomically. Steps:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import numpy as np
 import shapely
-from rasterio.enums import Resampling
 from rasterio.features import rasterize
 
 from slidemap.area import (
@@ -32,15 +30,15 @@ from slidemap.area import (
     band_stats,
     write_area,
 )
-from slidemap.config import DemConfig, InventoryConfig, SplitConfig, load_area_config
+from slidemap.config import InventoryConfig, SplitConfig, load_area_config
 from slidemap.errors import SlidemapError
 from slidemap.io.atomic import check_writable_target
 from slidemap.io.bands import band_sources, read_bands, target_grid
-from slidemap.io.grid import Grid, warp_to
-from slidemap.io.rasters import open_raster, read_band
+from slidemap.io.checksums import sha256
+from slidemap.io.dem import slope_on_grid
+from slidemap.io.grid import Grid
 from slidemap.io.vectors import areas_m2, read_polygons
 from slidemap.split import split_by_direction, split_from_roles
-from slidemap.terrain import slope_deg
 
 log = logging.getLogger("slidemap")
 
@@ -73,7 +71,7 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
         valid &= _burn([aoi], grid, all_touched=False)
     if cfg.dem is not None:
         if cfg.dem.slope:
-            slope = _slope_on_grid(cfg.dem, grid, valid)
+            slope = slope_on_grid(cfg.dem, grid, valid)
             image = np.concatenate([image, slope[None]], axis=0)
             names.append("slope")
             valid &= np.isfinite(slope)
@@ -104,7 +102,7 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
         band_names=tuple(names),
         band_stats=band_stats(image, split == TRAIN, tuple(names)),
         inventory=inventory,
-        sources={str(p): _sha256(p) for p in files},
+        sources={str(p): sha256(p) for p in files},
         split_pixels={SPLIT_NAMES[c]: int((split == c).sum()) for c in SPLIT_NAMES},
         synthetic=cfg.synthetic,
     )
@@ -117,38 +115,6 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
         ", ".join(names),
     )
     return Path(out)
-
-
-def _slope_on_grid(dem_cfg: DemConfig, grid: Grid, image_valid: np.ndarray) -> np.ndarray:
-    """Slope (degrees) at the DEM's resolution, bilinearly resampled onto ``grid``; (H, W).
-
-    Raises:
-        SlidemapError: the DEM's extent misses more than 0.5 % of the valid image
-            pixels (a sliver along the edge is tolerated and becomes nodata).
-    """
-    with open_raster(dem_cfg.path, "DEM") as src:
-        if src.crs is None:
-            raise SlidemapError(f"DEM {dem_cfg.path} has no CRS; georeference it first")
-        dem_grid = Grid.of(src)
-        dem = read_band(src, 1, dem_cfg.path, "DEM").astype(np.float64)
-        nodata = dem_cfg.nodata if dem_cfg.nodata is not None else src.nodata
-    footprint = warp_to(np.ones(dem_grid.shape), dem_grid, grid, Resampling.nearest)
-    uncovered = image_valid & np.isnan(footprint)
-    if uncovered.sum() > 0.005 * image_valid.sum():
-        raise SlidemapError(
-            f"DEM {dem_cfg.path} does not cover the image: DEM bounds "
-            f"{tuple(round(v, 4) for v in dem_grid.bounds)} ({dem_grid.crs.to_string()}), image "
-            f"bounds {tuple(round(v, 4) for v in grid.bounds)} ({grid.crs.to_string()}); "
-            f"{uncovered.sum() / image_valid.sum():.1%} of the image has no DEM"
-        )
-    if np.isinf(dem).any():
-        raise SlidemapError(f"DEM {dem_cfg.path} contains infinite values")
-    if nodata is not None:
-        dem[dem == nodata] = np.nan
-    if not np.isfinite(dem).any():
-        raise SlidemapError(f"DEM {dem_cfg.path} has no valid pixel (all nodata)")
-    slope = slope_deg(dem, dem_grid.transform, dem_grid.crs)
-    return warp_to(slope, dem_grid, grid, Resampling.bilinear)
 
 
 def _burn(geometries: list[shapely.Geometry], grid: Grid, all_touched: bool) -> np.ndarray:
@@ -220,16 +186,3 @@ def _split(cfg: SplitConfig, grid: Grid, valid: np.ndarray) -> np.ndarray:
     train = _burn(list(polys.geometries[roles == "train"]), grid, False)
     test = _burn(list(polys.geometries[roles == "test"]), grid, False)
     return split_from_roles(valid, train, test, cfg.validation)
-
-
-def _sha256(path: Path) -> str:
-    """sha256 of a file's bytes; of a directory (a .SAFE), over its files' names and bytes."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            h.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
