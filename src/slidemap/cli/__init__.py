@@ -40,10 +40,11 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from slidemap.cli import import_l4s, prepare
+    from slidemap.cli import import_l4s, prepare, synth
 
     cli.add_command(prepare.prepare)
     cli.add_command(import_l4s.import_l4s)
+    cli.add_command(synth.synth)
 
 
 _register()
