@@ -6,8 +6,13 @@ are (N, C, H, W).
 
 from __future__ import annotations
 
+import operator
+
 import torch
 from torch import nn
+
+#: Input height and width must be multiples of this: the U-Net halves them four times.
+SIDE_MULTIPLE = 16
 
 
 class DoubleConv(nn.Sequential):
@@ -23,12 +28,17 @@ class DoubleConv(nn.Sequential):
 
 
 def up_conv(in_channels: int, out_channels: int) -> nn.ConvTranspose2d:
-    """3 × 3 transposed convolution, stride 2: exactly doubles H and W."""
+    """3 × 3 transposed convolution, stride 2, padding 1, output padding 1: exactly doubles H, W."""
     return nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1)
 
 
 class Shortcut(nn.Sequential):
-    """Projection shortcut of a residual block: 1 × 1 conv (with stride) + batch norm."""
+    """Projection shortcut of a residual block: 1 × 1 conv (with stride) + batch norm.
+
+    The paper's :math:`W_i` (its Eq. 1 and Fig. 2): it matches the input to the
+    residual branch's width and resolution. Batch norm on the projection
+    follows Zhang et al.'s ResUNet; the conv has no bias because BN follows it.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__(
@@ -44,7 +54,8 @@ class ResidualBlock(nn.Module):
     the identity when shape is kept, else a 1 × 1 projection (:class:`Shortcut`).
     ``first=True`` is the network's first block, which sees the raw input: it
     starts with the conv (conv → BN → ReLU → conv), as in Zhang et al.'s
-    ResUNet that the paper follows.
+    ResUNet that the paper follows; a BN → ReLU in front would, at
+    initialisation, zero every below-mean input value before any conv sees it.
     """
 
     def __init__(
@@ -64,11 +75,34 @@ class ResidualBlock(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
-def check_input(x: torch.Tensor, multiple: int = 16) -> None:
-    """Raise ValueError unless H and W of ``x`` (N, C, H, W) are multiples of ``multiple``."""
+def check_in_channels(in_channels: int) -> int:
+    """``in_channels`` as an int ≥ 1.
+
+    Raises:
+        TypeError: not an integer.
+        ValueError: less than 1.
+    """
+    channels = operator.index(in_channels)
+    if channels < 1:
+        raise ValueError(f"in_channels must be at least 1, got {channels}")
+    return channels
+
+
+def check_input(x: torch.Tensor) -> None:
+    """Raise ValueError unless ``x`` is (N, C, H, W) with H, W multiples of :data:`SIDE_MULTIPLE`.
+
+    The message gives the padded size to use, so callers can pad and retry.
+    The size check is skipped while ``torch.jit`` traces the model (the ONNX
+    export): there H and W are symbolic and a traced graph cannot raise anyway.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"input must be a batch (N, C, H, W), got shape {tuple(x.shape)}")
+    if torch.jit.is_tracing():
+        return
     h, w = x.shape[-2:]
-    if h % multiple or w % multiple:
+    m = SIDE_MULTIPLE
+    if h % m or w % m:
         raise ValueError(
-            f"input height and width must be multiples of {multiple}, got {h} x {w}; "
-            f"pad to {-(-h // multiple) * multiple} x {-(-w // multiple) * multiple}"
+            f"input height and width must be multiples of {m}, got {h} x {w}; "
+            f"pad to {-(-h // m) * m} x {-(-w // m) * m}"
         )
