@@ -13,8 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import WindowError
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
 
 from slidemap.config import BandsConfig
 from slidemap.errors import SlidemapError
@@ -164,6 +168,66 @@ def target_grid(cfg: BandsConfig, sources: list[BandSource]) -> Grid:
     return finest
 
 
+def dn_scaling(cfg: BandsConfig, sources: list[BandSource]) -> bool:
+    """Whether digital numbers are scaled to reflectance (``scale``, or the band dtypes).
+
+    Raises:
+        SlidemapError: integer and float bands mixed under ``scale = "auto"``.
+    """
+    is_int = [np.issubdtype(np.dtype(s.dtype), np.integer) for s in sources]
+    if cfg.scale == "auto" and len(set(is_int)) > 1:
+        detail = ", ".join(f"{s.name} {s.dtype}" for s in sources)
+        raise SlidemapError(
+            f"bands mix digital numbers and reflectance ({detail}); set [bands] scale to "
+            '"dn" or "reflectance" explicitly'
+        )
+    return cfg.scale == "dn" or (cfg.scale == "auto" and all(is_int))
+
+
+def check_resampling(cfg: BandsConfig, source: BandSource, grid: Grid) -> None:
+    """Refuse a band at another resolution than ``grid`` when no resampling is set.
+
+    Raises:
+        SlidemapError: resolutions differ and ``[bands] resampling`` is not set.
+    """
+    if not same_grid(source.grid, grid) and cfg.resampling is None and source.grid.res != grid.res:
+        raise SlidemapError(
+            f"band {source.name} ({source.path}) is at {source.grid.res[0]:g} and the grid at "
+            f"{grid.res[0]:g}; set [bands] resampling"
+        )
+
+
+def _reflectance(
+    data: np.ndarray,
+    cfg: BandsConfig,
+    source: BandSource,
+    radiometry: Radiometry | None,
+    scaled: bool,
+) -> np.ndarray:
+    """Raw band values (float64) → reflectance (float64) with NaN nodata (``data`` is modified).
+
+    Raises:
+        SlidemapError: infinite values.
+    """
+    if np.isinf(data).any():
+        raise SlidemapError(f"band {source.name} ({source.path}) contains infinite values")
+    if source.nodata is not None and not np.isnan(source.nodata):
+        data[data == source.nodata] = np.nan
+    if scaled:
+        quant = radiometry.quantification if radiometry else 10000.0
+        offset = (
+            cfg.offset
+            if cfg.offset is not None
+            else (radiometry.offset(source.name) if radiometry else 0.0)
+        )
+        data = (data + offset) / quant
+    return data
+
+
+def _resampling(cfg: BandsConfig) -> Resampling:
+    return RESAMPLING[cfg.resampling] if cfg.resampling else Resampling.nearest
+
+
 def read_bands(
     cfg: BandsConfig, sources: list[BandSource], radiometry: Radiometry | None, grid: Grid
 ) -> tuple[np.ndarray, bool]:
@@ -176,36 +240,14 @@ def read_bands(
         SlidemapError: mixed integer/float inputs under ``scale = "auto"``,
             infinite values, a band with no valid pixel on the grid.
     """
-    is_int = [np.issubdtype(np.dtype(s.dtype), np.integer) for s in sources]
-    if cfg.scale == "auto" and len(set(is_int)) > 1:
-        detail = ", ".join(f"{s.name} {s.dtype}" for s in sources)
-        raise SlidemapError(
-            f"bands mix digital numbers and reflectance ({detail}); set [bands] scale to "
-            '"dn" or "reflectance" explicitly'
-        )
-    scaled = cfg.scale == "dn" or (cfg.scale == "auto" and all(is_int))
-    quant = radiometry.quantification if radiometry else 10000.0
-    resampling = RESAMPLING[cfg.resampling] if cfg.resampling else Resampling.nearest
+    scaled = dn_scaling(cfg, sources)
+    resampling = _resampling(cfg)
     image = np.empty((len(sources), *grid.shape), np.float32)
     for i, s in enumerate(sources):
         with _open(s.path, f"band {s.name}") as src:
             data = read_band(src, s.index, Path(s.path), f"band {s.name}").astype(np.float64)
-        if np.isinf(data).any():
-            raise SlidemapError(f"band {s.name} ({s.path}) contains infinite values")
-        if s.nodata is not None and not np.isnan(s.nodata):
-            data[data == s.nodata] = np.nan
-        if scaled:
-            offset = (
-                cfg.offset
-                if cfg.offset is not None
-                else (radiometry.offset(s.name) if radiometry else 0.0)
-            )
-            data = (data + offset) / quant
-        if not same_grid(s.grid, grid) and cfg.resampling is None and s.grid.res != grid.res:
-            raise SlidemapError(
-                f"band {s.name} ({s.path}) is at {s.grid.res[0]:g} and the grid at "
-                f"{grid.res[0]:g}; set [bands] resampling"
-            )
+        data = _reflectance(data, cfg, s, radiometry, scaled)
+        check_resampling(cfg, s, grid)
         image[i] = data if same_grid(s.grid, grid) else warp_to(data, s.grid, grid, resampling)
         if not np.isfinite(image[i]).any():
             raise SlidemapError(f"band {s.name} ({s.path}) has no valid pixel (all nodata)")
@@ -217,3 +259,85 @@ def read_bands(
         "DN scaled to reflectance" if scaled else "taken as reflectance",
     )
     return image, scaled
+
+
+def sub_grid(grid: Grid, window: Window) -> Grid:
+    """The part of ``grid`` under ``window`` (pixel coordinates of ``grid``)."""
+    offset = Affine.translation(window.col_off, window.row_off)
+    return Grid(grid.crs, grid.transform @ offset, int(window.width), int(window.height))
+
+
+def covering_window(source: Grid, target: Grid, margin: int) -> Window | None:
+    """Pixels of ``source`` covering ``target``'s extent plus ``margin`` source pixels.
+
+    ``target`` may be in another CRS (its bounds are transformed, densified).
+    The margin is widened by the ratio of target to source pixel size, so a
+    resampling kernel centred on any target pixel reads only pixels inside
+    the window. Returns None when the two grids do not meet.
+    """
+    bounds = tuple(target.bounds)
+    if target.crs != source.crs:
+        bounds = transform_bounds(target.crs, source.crs, *bounds, densify_pts=21)
+    win = from_bounds(*bounds, transform=source.transform)
+    win = win.round_offsets(op="floor").round_lengths(op="ceil")
+    ratio = max(win.width / target.width, win.height / target.height, 1.0)
+    pad = margin + int(np.ceil(2 * ratio))
+    win = Window(win.col_off - pad, win.row_off - pad, win.width + 2 * pad, win.height + 2 * pad)
+    try:
+        return win.intersection(Window(0, 0, source.width, source.height))
+    except WindowError:
+        return None
+
+
+def read_bands_window(
+    cfg: BandsConfig,
+    sources: list[BandSource],
+    radiometry: Radiometry | None,
+    grid: Grid,
+    window: Window,
+    scaled: bool,
+) -> np.ndarray:
+    """Read the part ``window`` of ``grid`` exactly as :func:`read_bands` computes it there.
+
+    Bands on ``grid`` itself are read through ``window``; other bands are read
+    over the window's footprint plus a margin and warped onto it, so the
+    values equal those of :func:`read_bands` (to float rounding in the warp).
+
+    Args:
+        cfg, sources, radiometry: as for :func:`read_bands`.
+        grid: the full target grid (:func:`target_grid`).
+        window: pixels of ``grid`` to read, inside it.
+        scaled: :func:`dn_scaling` of the sources (checked once by the caller,
+            like :func:`check_resampling`).
+
+    Returns:
+        (C, h, w) float32 reflectance, NaN = nodata.
+
+    Raises:
+        SlidemapError: unreadable file, infinite values.
+    """
+    block = sub_grid(grid, window)
+    resampling = _resampling(cfg)
+    image = np.full((len(sources), block.height, block.width), np.nan, np.float32)
+    for i, s in enumerate(sources):
+        on_grid = same_grid(s.grid, grid)
+        src_win = window if on_grid else covering_window(s.grid, block, 2)
+        if src_win is None:
+            continue
+        with _open(s.path, f"band {s.name}") as src:
+            data = _read_window(src, s, src_win).astype(np.float64)
+        data = _reflectance(data, cfg, s, radiometry, scaled)
+        if on_grid:
+            image[i] = data
+        else:
+            image[i] = warp_to(data, sub_grid(s.grid, src_win), block, resampling)
+    return image
+
+
+def _read_window(src: rasterio.DatasetReader, source: BandSource, window: Window) -> np.ndarray:
+    try:
+        return src.read(source.index, window=window)
+    except rasterio.errors.RasterioError as exc:
+        raise SlidemapError(
+            f"cannot read band {source.name} {source.path}: file is corrupt or truncated"
+        ) from exc
