@@ -40,11 +40,12 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from slidemap.cli import import_l4s, prepare, synth
+    from slidemap.cli import import_l4s, prepare, synth, train
 
     cli.add_command(prepare.prepare)
     cli.add_command(import_l4s.import_l4s)
     cli.add_command(synth.synth)
+    cli.add_command(train.train)
 
 
 _register()

@@ -1,0 +1,139 @@
+"""``slidemap train``: train one network on the train parts of prepared areas."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+_HELP = """Train the paper's U-Net or ResU-Net on the train parts of one or more
+prepared areas (regular grid of non-overlapping PATCH windows, Adam lr 1e-3,
+batch 4, binary cross-entropy, early stopping on the validation part's loss).
+The best weights and the decision threshold that maximises F1 on the
+validation part are kept in RUN/best.pt.
+
+RUN holds config.json, train.log, metrics.jsonl (one line per epoch),
+last.pt and best.pt. An interrupted run continues with --resume and ends with
+the same weights as an uninterrupted one; --resume with a larger --epochs
+extends a finished run.
+
+\b
+Example:
+  slidemap train --area prepared/iburi --model unet --patch 64 --out runs/unet64
+"""
+
+
+@click.command(help=_HELP)
+@click.option(
+    "--area",
+    "areas",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Prepared area directory (repeat for several areas).",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["unet", "resunet"]),
+    default="unet",
+    show_default=True,
+    help="Network (paper Tables 2 and 3).",
+)
+@click.option(
+    "--patch",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Window side in pixels, a multiple of 16 (paper: 32, 64, 128).",
+)
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--epochs", type=int, default=100, show_default=True, help="Most epochs in total.")
+@click.option(
+    "--patience",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Stop after this many epochs without a lower validation loss.",
+)
+@click.option("--batch", type=int, default=4, show_default=True, help="Windows per step.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option(
+    "--pos-weight",
+    type=float,
+    help="Loss weight of landslide pixels (default 1; the threshold is tuned instead).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--threads", type=int, help="CPU threads for torch (default: torch's choice).")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: CUDA when available, else CPU.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16"]),
+    default="fp32",
+    show_default=True,
+    help="bf16: autocast (CPU or CUDA); fp16: mixed precision on CUDA only.",
+)
+@click.option("--channels-last", is_flag=True, help="NHWC memory format (often faster).")
+@click.option(
+    "--nodata-max",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Drop training windows with a larger share of nodata pixels.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+def train(
+    areas: tuple[Path, ...],
+    model: str,
+    patch: int,
+    out: Path,
+    epochs: int,
+    patience: int,
+    batch: int,
+    lr: float,
+    pos_weight: float | None,
+    seed: int,
+    threads: int | None,
+    device: str,
+    precision: str,
+    channels_last: bool,
+    nodata_max: float,
+    resume: bool,
+    overwrite: bool,
+) -> None:
+    from slidemap.train import TrainConfig
+    from slidemap.train import train as run_training
+
+    result = run_training(
+        TrainConfig(
+            areas=areas,
+            out=out,
+            model=model,
+            patch=patch,
+            epochs=epochs,
+            patience=patience,
+            batch=batch,
+            lr=lr,
+            pos_weight=pos_weight,
+            seed=seed,
+            threads=threads,
+            device=device,
+            precision=precision,
+            channels_last=channels_last,
+            nodata_max=nodata_max,
+            resume=resume,
+            overwrite=overwrite,
+        )
+    )
+    f1 = "n/a" if math.isnan(result.val_f1) else f"{result.val_f1:.3f}"
+    click.echo(
+        f"best epoch {result.best_epoch}/{result.epochs_run}, val F1 {f1} at threshold "
+        f"{result.threshold:.2f}, run {result.run_dir}"
+    )
