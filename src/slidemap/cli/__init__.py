@@ -40,12 +40,14 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from slidemap.cli import import_l4s, prepare, synth, train
+    from slidemap.cli import export, import_l4s, predict, prepare, synth, train
 
     cli.add_command(prepare.prepare)
     cli.add_command(import_l4s.import_l4s)
     cli.add_command(synth.synth)
     cli.add_command(train.train)
+    cli.add_command(predict.predict)
+    cli.add_command(export.export)
 
 
 _register()

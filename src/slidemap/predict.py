@@ -1,0 +1,364 @@
+"""Whole-scene landslide mapping, block by block, with bounded memory.
+
+:func:`predict_scene` runs a trained model over a scene of any size::
+
+    model, info = load_model(run)
+    scene = open_scene(inputs_from_area(area_file), info)
+    summary = predict_scene(make_backend(model, info, "auto"), info, scene, Path("out"))
+
+Steps, per output block (:mod:`slidemap.blocks`): read the block and its halo
+(bands and slope exactly as ``prepare`` computes them, :mod:`slidemap.scene`)
+in a reader thread while the previous block is computed; normalise like the
+training data (:class:`slidemap.data.Normalization`); run the windows not yet
+computed and blend every window over the block (:mod:`slidemap.infer`); write
+the block to every output (:mod:`slidemap.outputs`). The window layout is the
+whole scene's, so the result does not depend on the block size.
+
+Outputs in the output directory (written under a temporary name, renamed when
+complete; input nodata is nodata everywhere; CRS and transform are the
+input grid's):
+
+    probability.tif   COG, uint8 0–254 (= probability × 254), 255 nodata;
+                      or float32 with NaN nodata (``prob_dtype``)
+    mask.tif          COG, uint8 1 landslide / 0 not / 255 nodata, probability ≥ threshold
+    landslides.gpkg   polygons (area_m2, mean_prob, max_prob), layer "landslides"
+    quicklook.png     RGB backdrop with the probability on top
+
+The run fails (and leaves nothing) when no pixel has data in every band and
+the DEM, or when the DEM misses more than 0.5 % of the image's valid pixels
+(``prepare``'s rule).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import rasterio
+
+from slidemap.backends import Backend
+from slidemap.blocks import BlockPlan, plan_blocks
+from slidemap.checkpoint import ModelInfo, check_bands
+from slidemap.data import Normalization
+from slidemap.errors import SlidemapError
+from slidemap.infer import Blender, check_window, layout, window_probabilities
+from slidemap.io.atomic import atomic_dir, check_writable_target
+from slidemap.io.dem import MAX_UNCOVERED, DemSlope, uncovered_error
+from slidemap.outputs import (
+    MASK_NODATA,
+    PROB_DTYPES,
+    UINT8_NODATA,
+    CogWriter,
+    Polygonizer,
+    Quicklook,
+    encode_mask,
+    encode_probability,
+    rgb_channels,
+)
+from slidemap.progress import bar
+from slidemap.scene import Scene, SceneBlock, SceneInputs
+from slidemap.tiling import Window
+
+log = logging.getLogger("slidemap")
+
+#: GDAL block cache during prediction (MB) unless GDAL_CACHEMAX is set: GDAL's default,
+#: 5 % of the RAM, would let the cache of read and written blocks grow with the scene.
+GDAL_CACHE_MB = 256
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How to predict a scene.
+
+    Attributes:
+        window: window side in pixels (multiple of 16).
+        overlap: pixels shared by neighbouring windows.
+        block: output block side in pixels (≥ window); bounds peak memory.
+        batch: windows per backend call.
+        threshold: probability at or above which a pixel is a landslide; None
+            takes the model's (chosen on validation during training).
+        prob_dtype: "uint8" or "float32" (see :mod:`slidemap.outputs`).
+        min_area_m2: drop polygons smaller than this.
+        simplify_m: polygon simplification tolerance in metres (0 = none).
+        overwrite: replace an existing output directory.
+    """
+
+    window: int = 256
+    overlap: int = 64
+    block: int = 2048
+    batch: int = 4
+    threshold: float | None = None
+    prob_dtype: str = "uint8"
+    min_area_m2: float = 0.0
+    simplify_m: float = 0.0
+    overwrite: bool = False
+
+    def check(self) -> None:
+        """Raises SlidemapError for an option out of range."""
+        check_window(self.window, self.overlap)
+        if self.block < self.window:
+            raise SlidemapError(f"--block ({self.block}) must be at least --window ({self.window})")
+        if self.batch < 1:
+            raise SlidemapError(f"--batch must be at least 1, got {self.batch}")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise SlidemapError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if self.prob_dtype not in PROB_DTYPES:
+            raise SlidemapError(
+                f"--prob-dtype must be one of {', '.join(PROB_DTYPES)}, got {self.prob_dtype!r}"
+            )
+        if self.min_area_m2 < 0 or self.simplify_m < 0:
+            raise SlidemapError("--min-area and --simplify must not be negative")
+
+
+@dataclass(frozen=True)
+class PredictSummary:
+    """What a prediction produced.
+
+    Attributes:
+        out: the output directory.
+        landslides: polygons written.
+        area_km2: their total area.
+        width, height: scene size in pixels.
+        valid_pixels: pixels with data in every input.
+        seconds: wall time from the first block read to the finished outputs.
+        backend: e.g. "openvino fp32".
+    """
+
+    out: Path
+    landslides: int
+    area_km2: float
+    width: int
+    height: int
+    valid_pixels: int
+    seconds: float
+    backend: str
+
+    @property
+    def mpx_per_s(self) -> float:
+        return self.width * self.height / 1e6 / max(self.seconds, 1e-9)
+
+    def line(self) -> str:
+        """The one-line summary the command prints."""
+        return (
+            f"{self.landslides} landslides, {self.area_km2:.3f} km², outputs in {self.out} "
+            f"({self.width} x {self.height} px at {self.mpx_per_s:.2f} Mpx/s, {self.backend})"
+        )
+
+
+@dataclass
+class _Counts:
+    """Pixel counts for the checks made once the whole scene is read."""
+
+    valid: int = 0
+    image_valid: int = 0
+    uncovered: int = 0
+
+
+def open_scene(inputs: SceneInputs, info: ModelInfo) -> Scene:
+    """Open a scene's inputs and check its bands against the model's (before the slower
+    backend set-up, so that bad inputs fail at once).
+
+    Raises:
+        SlidemapError: unreadable or inconsistent inputs, bands the model was not trained on.
+    """
+    scene = Scene(inputs)
+    check_bands(info, scene.band_names, inputs.source)
+    return scene
+
+
+def predict_scene(
+    backend: Backend,
+    info: ModelInfo,
+    scene: Scene,
+    out: Path,
+    options: PredictOptions | None = None,
+) -> PredictSummary:
+    """Map landslides over a whole scene into directory ``out`` (module docstring).
+
+    Args:
+        backend: runs the model (:func:`slidemap.backends.make_backend`).
+        info: the model's bands, normalisation and threshold.
+        scene: the opened scene (:func:`open_scene`).
+        out: output directory to create.
+        options: window, block, threshold, output options.
+
+    Returns:
+        A :class:`PredictSummary`.
+
+    Raises:
+        SlidemapError: bad options, inputs that do not fit the model (bands,
+            DEM), unreadable or all-nodata inputs, ``out`` existing without
+            ``overwrite``. Nothing is left in ``out`` then.
+    """
+    options = options or PredictOptions()
+    options.check()
+    check_writable_target(Path(out), options.overwrite)
+    check_bands(info, scene.band_names, scene.inputs.source)
+    lay = layout(scene.grid.height, scene.grid.width, options.window, options.overlap)
+    plans = plan_blocks(lay, options.block)
+    threshold = info.threshold if options.threshold is None else options.threshold
+    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
+    with rasterio.Env(**cache), atomic_dir(Path(out), overwrite=options.overwrite) as tmp:
+        start = time.perf_counter()
+        run = _Run(backend, info, scene, lay.windows, options, threshold, tmp)
+        try:
+            run.blocks(plans)
+        finally:
+            run.close()
+        run.check()
+        run.finish(threshold, backend)
+        seconds = time.perf_counter() - start
+    summary = PredictSummary(
+        out=Path(out),
+        landslides=run.polygons.count,
+        area_km2=run.polygons.area_m2 / 1e6,
+        width=scene.grid.width,
+        height=scene.grid.height,
+        valid_pixels=run.counts.valid,
+        seconds=seconds,
+        backend=f"{backend.name} {backend.precision}",
+    )
+    return summary
+
+
+class _Run:
+    """State of one prediction: the window cache, the output writers, the counts."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        info: ModelInfo,
+        scene: Scene,
+        windows: tuple[Window, ...],
+        options: PredictOptions,
+        threshold: float,
+        tmp: Path,
+    ) -> None:
+        self.backend, self.scene, self.windows, self.options = backend, scene, windows, options
+        self.threshold = threshold
+        self.norm = Normalization(info.mean, info.std)
+        self.cache: dict[int, np.ndarray | None] = {}
+        self.counts = _Counts()
+        grid = scene.grid
+        nodata = UINT8_NODATA if options.prob_dtype == "uint8" else float("nan")
+        self.prob = CogWriter(
+            tmp / "probability.tif",
+            grid,
+            options.prob_dtype,
+            nodata,
+            "landslide probability",
+            "average",
+        )
+        self.mask = CogWriter(
+            tmp / "mask.tif", grid, "uint8", MASK_NODATA, "landslide mask", "nearest"
+        )
+        self.polygons = Polygonizer(
+            tmp / "landslides.gpkg", grid, options.min_area_m2, options.simplify_m
+        )
+        self.quicklook = Quicklook(grid, rgb_channels(scene.band_names))
+        self.tmp = tmp
+
+    def blocks(self, plans: list[BlockPlan]) -> None:
+        """Process every block, reading the next one in a thread meanwhile."""
+        grid = self.scene.grid
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="slidemap-read") as pool,
+            bar(total=grid.width * grid.height, desc="predict", unit="px", unit_scale=True) as pbar,
+        ):
+            pending: Future[SceneBlock] = pool.submit(self.scene.read, plans[0].read)
+            for index, plan in enumerate(plans):
+                block = pending.result()
+                if index + 1 < len(plans):
+                    pending = pool.submit(self.scene.read, plans[index + 1].read)
+                self._block(plan, block)
+                pbar.update(plan.core.height * plan.core.width)
+
+    def _block(self, plan: BlockPlan, block: SceneBlock) -> None:
+        """Compute, blend and write one block."""
+        box, core = plan.read, plan.core
+        valid = np.isfinite(block.image).all(axis=0)
+        inner = _within(core, box)
+        core_valid = valid[inner]
+        self._count(block, inner, core_valid)  # before the compute: fail early
+        todo = []
+        for i in plan.compute:
+            if valid[_within(self.windows[i], box)].any():
+                todo.append(i)
+            else:
+                self.cache[i] = None  # only nodata under it: nothing to compute
+        if todo:
+            image = self.norm.apply(block.image)
+            origin = (box.row_off, box.col_off)
+            chosen = [self.windows[i] for i in todo]
+            probs = window_probabilities(self.backend, image, chosen, self.options.batch, origin)
+            for i, (_, prob) in zip(todo, probs, strict=True):
+                self.cache[i] = prob
+        blender = Blender(core, self.options.window)
+        for i in plan.blend:
+            cached = self.cache[i]
+            if cached is not None:
+                blender.add(self.windows[i], cached)
+        for i in plan.release:
+            del self.cache[i]
+        prob = blender.probabilities()
+        prob[~core_valid] = np.nan
+        self.prob.write(core, encode_probability(prob, self.options.prob_dtype))
+        self.mask.write(core, encode_mask(prob, self.threshold))
+        self.polygons.add(core, np.nan_to_num(prob) >= self.threshold, prob)
+        self.quicklook.add(core, block.image[(slice(None), *inner)], prob)
+
+    def _count(self, block: SceneBlock, inner: tuple[slice, slice], core_valid: np.ndarray) -> None:
+        """Count valid and DEM-less pixels; fail early once the DEM surely misses too much."""
+        n_image = self.scene.image_bands
+        image_valid = np.isfinite(block.image[:n_image][(slice(None), *inner)]).all(axis=0)
+        self.counts.valid += int(core_valid.sum())
+        self.counts.image_valid += int(image_valid.sum())
+        self.counts.uncovered += int((image_valid & ~block.covered[inner]).sum())
+        grid = self.scene.grid
+        if self.counts.uncovered > MAX_UNCOVERED * grid.width * grid.height:
+            raise self._uncovered()
+
+    def _uncovered(self) -> SlidemapError:
+        dem = cast(DemSlope, self.scene.dem)  # pixels are only uncovered with a DEM
+        share = self.counts.uncovered / max(self.counts.image_valid, 1)
+        return uncovered_error(dem.path, dem.grid, self.scene.grid, share)
+
+    def check(self) -> None:
+        """Refuse a scene without valid pixels or a DEM missing > 0.5 % of them."""
+        if self.counts.uncovered > MAX_UNCOVERED * self.counts.image_valid:
+            raise self._uncovered()
+        if self.counts.valid == 0:
+            with_dem = " and the DEM" if self.scene.dem is not None else ""
+            raise SlidemapError(
+                f"{self.scene.inputs.source}: no pixel has valid data in every band{with_dem} (all "
+                "nodata); check the band files and their nodata value"
+            )
+
+    def close(self) -> None:
+        self.prob.close()
+        self.mask.close()
+
+    def finish(self, threshold: float, backend: Backend) -> None:
+        """Convert the rasters to COGs, merge the polygons, draw the quick-look."""
+        self.prob.finish()
+        self.mask.finish()
+        self.polygons.finish()
+        title = (
+            f"landslide probability ({backend.name} {backend.precision}); "
+            f"cyan: edge of probability >= {threshold:.2f}"
+        )
+        self.quicklook.save(self.tmp / "quicklook.png", title, threshold)
+
+
+def _within(win: Window, box: Window) -> tuple[slice, slice]:
+    """Slices of ``win`` inside an array holding grid pixels ``box``."""
+    return (
+        slice(win.row_off - box.row_off, win.row_off - box.row_off + win.height),
+        slice(win.col_off - box.col_off, win.col_off - box.col_off + win.width),
+    )

@@ -1,0 +1,570 @@
+"""Whole-scene prediction: prepare-identical block reads, seamless blocks, outputs, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pyogrio
+import pytest
+import rasterio
+import shapely
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.features import shapes
+from torch import nn
+
+from conftest import make_tiny_area
+from slidemap.backends import TorchBackend
+from slidemap.checkpoint import ModelInfo
+from slidemap.data import Normalization
+from slidemap.infer import predict_probabilities
+from slidemap.io.rasters import write_geotiff
+from slidemap.models import build_model
+from slidemap.predict import PredictOptions, predict_scene
+from slidemap.prepare import prepare_area
+from slidemap.scene import Scene, inputs_from_area, inputs_from_files
+from slidemap.tiling import Window
+from slidemap.train import TrainConfig, train
+
+UTM54 = CRS.from_epsg(32654)
+RGB = ("B2", "B3", "B4")
+PIXEL_M = 10.0
+ORIGIN = (500000.0, 4000000.0)
+
+
+# ---------------------------------------------------------------- helpers and fixtures
+
+
+def write_scene(
+    folder: Path,
+    height: int = 300,
+    width: int = 420,
+    seed: int = 0,
+    crs: CRS = UTM54,
+    nodata_corner: int = 20,
+    shifts: dict[str, tuple[float, float]] | None = None,
+) -> list[Path]:
+    """B2, B3, B4 as uint16 DN GeoTIFFs (nodata 0, a nodata corner), smooth with bright blobs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    blobs = np.zeros((height, width))
+    for _ in range(max(3, height * width // 6000)):
+        cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(4, 14)
+        near = np.s_[
+            max(0, int(cy - 4 * r)) : int(cy + 4 * r), max(0, int(cx - 4 * r)) : int(cx + 4 * r)
+        ]
+        blobs[near] += np.exp(-((yy[near] - cy) ** 2 + (xx[near] - cx) ** 2) / (2 * r**2))
+    paths = []
+    for k, band in enumerate(RGB):
+        dn = 600 + 150 * np.sin(xx / (37 + 5 * k)) * np.cos(yy / 53) + 1800 * blobs
+        dn += rng.normal(0, 20, dn.shape)
+        data = np.clip(dn, 1, 10000).astype(np.uint16)
+        data[:nodata_corner, :nodata_corner] = 0
+        dx, dy = (shifts or {}).get(band, (0.0, 0.0))
+        transform = Affine(PIXEL_M, 0, ORIGIN[0] + dx, 0, -PIXEL_M, ORIGIN[1] + dy)
+        path = folder / f"scene_{band}.tif"
+        write_geotiff(path, data, crs, transform, 0)
+        paths.append(path)
+    return paths
+
+
+def write_dem(
+    path: Path, height: int = 300, width: int = 420, offset_m: float = 0.0, crs: CRS = UTM54
+) -> Path:
+    """A 30 m DEM (float32 m) over the scene plus a 300 m margin, shifted by ``offset_m``."""
+    res, margin = 30.0, 300.0
+    rows = int((height * PIXEL_M + 2 * margin) / res)
+    cols = int((width * PIXEL_M + 2 * margin) / res)
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    dem = (300 + 80 * np.sin(xx / 9.0) * np.cos(yy / 13.0) + 2.0 * xx).astype(np.float32)
+    left, top = ORIGIN[0] - margin + offset_m, ORIGIN[1] + margin
+    write_geotiff(path, dem, crs, Affine(res, 0, left, 0, -res, top), None)
+    return path
+
+
+def pointwise_info(bands: tuple[str, ...] = RGB, threshold: float = 0.5) -> ModelInfo:
+    mean = tuple(0.08 for _ in bands)
+    std = tuple(0.05 for _ in bands)
+    return ModelInfo("unet", {"name": "unet"}, bands, mean, std, 64, threshold)
+
+
+def bright_backend(channels: int = 3) -> TorchBackend:
+    """A 1 × 1 convolution whose logit is high where the visible bands are bright (blobs)."""
+    conv = nn.Conv2d(channels, 1, 1)
+    with torch.no_grad():
+        conv.weight.fill_(2.0)
+        conv.bias.fill_(-6.0)
+    return TorchBackend(conv)
+
+
+def unet_backend(channels: int = 3) -> TorchBackend:
+    torch.manual_seed(0)
+    return TorchBackend(build_model("unet", channels), threads=1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads() -> Iterator[None]:
+    """Backends built with ``threads`` set torch's process-wide thread count; put it back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def read(path: Path) -> tuple[np.ndarray, Any]:
+    with rasterio.open(path) as src:
+        return src.read(1), src.profile
+
+
+def no_leftovers(parent: Path, name: str) -> bool:
+    """Neither the output directory nor a temporary ``.<name>.*`` sibling exists."""
+    return not (parent / name).exists() and not list(parent.glob(f".{name}.*"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny U-Net trained for a few epochs on a B2, B3, B4 + slope area."""
+    root = tmp_path_factory.mktemp("run")
+    area = make_tiny_area(root, "rgbslope", size=128, seed=3, bands=(*RGB, "slope"))
+    before = torch.get_num_threads()
+    cfg = TrainConfig(areas=(area,), out=root / "run", patch=32, epochs=1, seed=0, threads=2)
+    train(cfg)
+    torch.set_num_threads(before)
+    return root / "run"
+
+
+# ---------------------------------------------------------------- block reads = prepare
+
+
+def test_block_reads_equal_prepare_on_iburi(tmp_path: Path, shared_data: Path) -> None:
+    """Real uint16 RGB + a DSM on another (30 m) grid, both EPSG:4326: identical values."""
+    iburi = shared_data / "iburi2018"
+    files = ", ".join(f'{b} = "{iburi}/post-event/download.{b}.tif"' for b in RGB)
+    area_file = tmp_path / "iburi.toml"
+    area_file.write_text(
+        f'name = "iburi"\n[bands]\nnames = ["B2", "B3", "B4"]\nfiles = {{ {files} }}\n'
+        f'[dem]\npath = "{iburi}/dem/download.DSM.tif"\n'
+    )
+    prepared = prepare_area(area_file, tmp_path / "prepared")
+    with rasterio.open(prepared / "image.tif") as src:
+        reference = src.read()
+    scene = Scene(inputs_from_area(area_file))
+    assert scene.band_names == (*RGB, "slope")
+    height = scene.grid.height
+    for box in (Window(0, 0, 256, 300), Window(333, 517, 301, 402), Window(900, 1400, 70, 133)):
+        block = scene.read(box).image
+        block[:, ~np.isfinite(block).all(axis=0)] = np.nan
+        expected = reference[(slice(None), *box.slices)]
+        np.testing.assert_array_equal(block[:3], expected[:3])  # bands: the same reads
+        np.testing.assert_allclose(block[3], expected[3], atol=1e-4, rtol=0)  # slope (deg)
+    padded = scene.read(Window(height - 10, -4, 16, 32))  # past the edges: mirrored
+    np.testing.assert_array_equal(padded.image[:, 10:], padded.image[:, 9:3:-1])
+    np.testing.assert_array_equal(padded.image[:, :, :4], padded.image[:, :, 7:3:-1])
+
+
+def test_block_reads_equal_prepare_for_mixed_resolutions(tmp_path: Path, shared_data: Path) -> None:
+    """Real S2 JP2 at 10, 20 and 60 m resampled bilinearly: block reads equal prepare's."""
+    s2 = shared_data / "s2_l1c_t33uuu"
+    names = {"B2": "B02", "B5": "B05", "B1": "B01"}
+    files = ", ".join(f'{b} = "{s2}/T33UUU_20170216T102101_{f}.jp2"' for b, f in names.items())
+    area_file = tmp_path / "s2.toml"
+    area_file.write_text(
+        'name = "s2"\n[bands]\nnames = ["B2", "B5", "B1"]\n'
+        f'files = {{ {files} }}\nresampling = "bilinear"\n'
+    )
+    prepared = prepare_area(area_file, tmp_path / "prepared")
+    with rasterio.open(prepared / "image.tif") as src:
+        reference = src.read()
+    scene = Scene(inputs_from_area(area_file))
+    for box in (Window(0, 0, 200, 256), Window(300, 701, 211, 333), Window(700, 1500, 68, 36)):
+        np.testing.assert_allclose(
+            scene.read(box).image, reference[(slice(None), *box.slices)], atol=1e-6, rtol=0
+        )
+
+
+# ---------------------------------------------------------------- seamless blocks
+
+
+def test_blocked_prediction_equals_the_whole_scene_at_once(tmp_path: Path) -> None:
+    files = write_scene(tmp_path / "in", height=200, width=260)
+    write_dem(tmp_path / "dem.tif", 200, 260)
+    bands = (*RGB, "slope")
+    info = ModelInfo("unet", {}, bands, (0.08, 0.08, 0.08, 20.0), (0.05, 0.05, 0.05, 10.0), 64, 0.5)
+    scene = Scene(inputs_from_files(files, tmp_path / "dem.tif", RGB))
+    backend = unet_backend(4)
+    outputs = {}
+    for block in (512, 64):
+        options = PredictOptions(window=64, overlap=16, block=block, prob_dtype="float32")
+        predict_scene(backend, info, scene, tmp_path / f"b{block}", options)
+        outputs[block] = read(tmp_path / f"b{block}" / "probability.tif")[0]
+    # the in-memory path on the whole scene, read once
+    image = scene.read(Window(0, 0, 200, 260)).image
+    valid = np.isfinite(image).all(axis=0)
+    whole = predict_probabilities(
+        backend, Normalization(info.mean, info.std).apply(image), 64, 16, valid=valid
+    )
+    whole[~valid] = np.nan
+    assert np.isnan(outputs[512][:20, :20]).all() and np.isfinite(outputs[512][25:]).all()
+    for block in (512, 64):
+        np.testing.assert_allclose(outputs[block], whole, atol=1e-5, rtol=0, equal_nan=True)
+
+
+def slide_scene(folder: Path) -> list[Path]:
+    """B4 bright (DN 3000) on shapes that cross the 64 px block edges; B2, B3 constant."""
+    height, width = 200, 200
+    bright = np.zeros((height, width), bool)
+    bright[50:80, 50:80] = True  # square across the seams at 64
+    bright[100:160, 100:160] = True  # ring with a hole, across the seam at 128
+    bright[120:140, 120:140] = False
+    bright[10:20, 118:128] = True  # two squares meeting at one corner (127/128, 19/20):
+    bright[20:30, 128:138] = True  # two polygons, not one
+    bright[170:199, 5:195] = True  # a long strip over three blocks
+    paths = []
+    for band in RGB:
+        data = np.full((height, width), 500, np.uint16)
+        if band == "B4":
+            data[bright] = 3000
+        path = folder / f"slides_{band}.tif"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_geotiff(path, data, UTM54, Affine(PIXEL_M, 0, ORIGIN[0], 0, -PIXEL_M, ORIGIN[1]), 0)
+        paths.append(path)
+    return paths
+
+
+def test_polygons_are_not_cut_at_block_edges(tmp_path: Path) -> None:
+    scene = Scene(inputs_from_files(slide_scene(tmp_path / "in"), None, RGB))
+    conv = nn.Conv2d(3, 1, 1)
+    with torch.no_grad():  # logit = 20 × (normalised B4 - 1): > 0 only on the bright shapes
+        conv.weight.copy_(torch.tensor([0.0, 0.0, 20.0]).view(1, 3, 1, 1))
+        conv.bias.fill_(-20.0)
+    info = ModelInfo("unet", {}, RGB, (0.05, 0.05, 0.05), (0.1, 0.1, 0.1), 64, 0.5)
+    options = PredictOptions(window=64, overlap=16, block=64)
+    predict_scene(TorchBackend(conv), info, scene, tmp_path / "out", options)
+    mask, profile = read(tmp_path / "out" / "mask.tif")
+    meta, _, wkb, fields = pyogrio.raw.read(tmp_path / "out" / "landslides.gpkg")
+    geoms = shapely.from_wkb(wkb)
+    area = dict(zip(meta["fields"], fields, strict=True))["area_m2"]
+    expected = [
+        shapely.geometry.shape(g)
+        for g, v in shapes(mask, mask=mask == 1, transform=profile["transform"])
+        if v == 1
+    ]
+    assert len(geoms) == len(expected) == 5
+    assert sorted(np.round(area, 6)) == sorted(round(g.area, 6) for g in expected)
+    for geom in geoms:  # each polygon equals exactly one whole-mask polygon
+        assert any(shapely.equals(shapely.normalize(geom), shapely.normalize(e)) for e in expected)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def test_outputs_are_georeferenced_cogs_with_nodata_and_polygon_areas(tmp_path: Path) -> None:
+    files = write_scene(tmp_path / "in", height=560, width=700, seed=2)
+    info = pointwise_info(threshold=0.4)
+    summary = predict_scene(
+        bright_backend(),
+        info,
+        Scene(inputs_from_files(files, None, RGB)),
+        tmp_path / "out",
+        PredictOptions(window=128, overlap=32, block=256),
+    )
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "landslides.gpkg",
+        "mask.tif",
+        "probability.tif",
+        "quicklook.png",
+    ]
+    with rasterio.open(files[0]) as src:
+        crs, transform = src.crs, src.transform
+    for name, nodata in (("probability.tif", 255), ("mask.tif", 255)):
+        with rasterio.open(out / name) as src:
+            assert src.crs == crs and src.transform == transform
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            assert src.overviews(1), f"{name} has no overviews"
+            assert src.dtypes[0] == "uint8" and src.nodata == nodata
+            data = src.read(1)
+            assert (data[:20, :20] == nodata).all()  # input nodata → nodata
+            assert (data[20:, 20:] != nodata).all()
+    prob, _ = read(out / "probability.tif")
+    mask, _ = read(out / "mask.tif")
+    valid = prob != 255
+    assert prob[valid].max() <= 254 and set(np.unique(mask[valid])) == {0, 1}
+    # mask = probability ≥ threshold (0.4 ≈ 101.6/254; the stored uint8 rounds)
+    assert (prob[mask == 1] >= 101).all() and (prob[(mask == 0)] <= 102).all()
+    meta, _, wkb, fields = pyogrio.raw.read(out / "landslides.gpkg")
+    columns = dict(zip(meta["fields"], fields, strict=True))
+    assert CRS.from_user_input(meta["crs"]) == crs
+    assert len(wkb) == summary.landslides > 3
+    area_m2 = columns["area_m2"]
+    mask_m2 = float((mask == 1).sum()) * PIXEL_M * PIXEL_M
+    assert area_m2.sum() == pytest.approx(mask_m2, rel=1e-6)
+    assert summary.area_km2 == pytest.approx(mask_m2 / 1e6, rel=1e-6)
+    np.testing.assert_allclose(shapely.area(shapely.from_wkb(wkb)), area_m2, rtol=1e-9)
+    assert (columns["mean_prob"] >= 0.4).all()
+    assert (columns["max_prob"] >= columns["mean_prob"] - 1e-12).all()
+    assert (columns["max_prob"] <= 1).all()
+
+
+def test_float_probability_min_area_and_simplify(tmp_path: Path) -> None:
+    files = write_scene(tmp_path / "in", height=256, width=256, seed=4)
+    scene = Scene(inputs_from_files(files, None, RGB))
+    info = pointwise_info(threshold=0.4)
+    plain = PredictOptions(window=64, overlap=16, prob_dtype="float32")
+    predict_scene(bright_backend(), info, scene, tmp_path / "plain", plain)
+    prob, profile = read(tmp_path / "plain" / "probability.tif")
+    assert profile["dtype"] == "float32" and np.isnan(profile["nodata"])
+    assert np.isnan(prob[:20, :20]).all() and np.isfinite(prob[20:, 20:]).all()
+    _, _, wkb_all, fields_all = pyogrio.raw.read(tmp_path / "plain" / "landslides.gpkg")
+    area_all = fields_all[0]
+    min_area = float(np.median(area_all))
+    filtered = PredictOptions(
+        window=64, overlap=16, prob_dtype="float32", min_area_m2=min_area, simplify_m=15.0
+    )
+    predict_scene(bright_backend(), info, scene, tmp_path / "filtered", filtered)
+    _, _, wkb, fields = pyogrio.raw.read(tmp_path / "filtered" / "landslides.gpkg")
+    area = fields[0]
+    large = area_all >= min_area
+    assert (area >= min_area).all() and 0 < len(area) == large.sum() < len(area_all)
+    np.testing.assert_allclose(np.sort(area), np.sort(area_all[large]))  # unsimplified areas
+    simplified = shapely.from_wkb(wkb)
+    original = shapely.from_wkb(wkb_all)[large]
+    assert (
+        shapely.get_num_coordinates(simplified).sum() < shapely.get_num_coordinates(original).sum()
+    )
+
+
+# ---------------------------------------------------------------- command line, real scene
+
+
+def test_predict_iburi_end_to_end(
+    run_dir: Path, tmp_path: Path, shared_data: Path, run_cli: Callable[..., Any]
+) -> None:
+    iburi = shared_data / "iburi2018"
+    bands = [iburi / "post-event" / f"download.{b}.tif" for b in RGB]
+    out = tmp_path / "map"
+    result = run_cli(
+        "predict", run_dir, "--bands", *bands, "--dem", iburi / "dem" / "download.DSM.tif",
+        "--out", out, "--block", 512, "--min-area", 200,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert result.out.count("\n") == 1 and "landslides" in result.out and "Mpx/s" in result.out
+    with rasterio.open(bands[0]) as src:
+        transform, shape = src.transform, src.shape
+    for name in ("probability.tif", "mask.tif"):
+        with rasterio.open(out / name) as src:
+            assert src.crs == CRS.from_epsg(4326)
+            assert src.transform.almost_equals(transform) and src.shape == shape
+            assert src.overviews(1)
+    meta = pyogrio.read_info(out / "landslides.gpkg")
+    assert CRS.from_user_input(meta["crs"]) == CRS.from_epsg(4326)
+    assert (out / "quicklook.png").stat().st_size > 10_000
+
+
+def test_predict_from_an_area_file(
+    run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    files = write_scene(tmp_path / "in", height=200, width=230)
+    dem = write_dem(tmp_path / "dem.tif", 200, 230)
+    listed = ", ".join(f'{b} = "{p}"' for b, p in zip(RGB, files, strict=True))
+    area_file = tmp_path / "scene.toml"
+    area_file.write_text(
+        f'name = "scene"\n[bands]\nnames = ["B2", "B3", "B4"]\nfiles = {{ {listed} }}\n'
+        f'[dem]\npath = "{dem}"\n[inventory]\npath = "ignored.gpkg"\n'
+    )
+    out = tmp_path / "map"
+    args = ("predict", run_dir, "--area", area_file, "--out", out, "--window", 128)
+    result = run_cli(*args, "--prob-dtype", "float32", "--backend", "torch")
+    assert result.code == 0, result.err
+    assert "torch fp32" in result.out
+    assert read(out / "probability.tif")[1]["dtype"] == "float32"
+    result = run_cli(*args, "--overwrite", "--backend", "onnx", "--threshold", 0.9)
+    assert result.code == 0, result.err
+    assert "onnx fp32" in result.out
+
+
+def test_export_onnx_command(run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
+    out = tmp_path / "exported.onnx"
+    result = run_cli("export", run_dir, "--format", "onnx", "--out", out)
+    assert result.code == 0, result.err
+    assert result.out.strip() == str(out)
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta["band_names"]) == [*RGB, "slope"]
+    again = run_cli("export", run_dir, "--out", out)
+    assert again.code == 2 and "already exists; pass --overwrite" in again.err
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def _scene_args(tmp_path: Path, files: list[Path], dem: Path | None) -> list[object]:
+    return ["--bands", *files, *(["--dem", dem] if dem else [])]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "crs",
+        "extent",
+        "dem_elsewhere",
+        "dem_half",
+        "band_count",
+        "band_names",
+        "area_band_names",
+        "all_nodata",
+        "no_dem",
+        "missing_run",
+        "corrupt_checkpoint",
+        "unknown_backend",
+        "bands_and_area",
+        "bad_window",
+    ],
+)
+def test_bad_inputs_exit_2_and_leave_nothing(
+    case: str, run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    run: Path = run_dir
+    files = write_scene(tmp_path / "in", height=160, width=200)
+    dem: Path | None = write_dem(tmp_path / "dem.tif", 160, 200)
+    extra: list[object] = []
+    if case == "crs":
+        files[1] = write_scene(tmp_path / "other", 160, 200, crs=CRS.from_epsg(32653))[1]
+        message = "band files are in different CRSs"
+    elif case == "extent":
+        files[2] = write_scene(tmp_path / "other", 160, 200, shifts={"B4": (500.0, 0.0)})[2]
+        message = "band files have different extents"
+    elif case == "dem_elsewhere":
+        dem = write_dem(tmp_path / "far.tif", 160, 200, offset_m=50_000.0)
+        message = "does not cover the image"
+    elif case == "dem_half":
+        dem = write_dem(tmp_path / "half.tif", 160, 200, offset_m=1300.0)
+        message = "does not cover the image"
+    elif case == "band_count":
+        files = files[:2]
+        message = "the model expects 3 band(s) B2,B3,B4, one file each in this order"
+    elif case == "band_names":
+        renamed = tmp_path / "in" / "scene_B08.tif"
+        files[2].rename(renamed)
+        files[2] = renamed
+        message = "the file names say bands B2,B3,B8 but the model expects B2,B3,B4"
+    elif case == "area_band_names":
+        listed = ", ".join(f'{b} = "{p}"' for b, p in zip(("B2", "B3", "B8"), files, strict=True))
+        area_file = tmp_path / "a.toml"
+        area_file.write_text(
+            f'name = "a"\n[bands]\nnames = ["B2", "B3", "B8"]\nfiles = {{ {listed} }}\n'
+            f'[dem]\npath = "{dem}"\n'
+        )
+        files, dem, extra = [], None, ["--area", area_file]
+        message = "has bands B2,B3,B8,slope but the unet model was trained on B2,B3,B4,slope"
+    elif case == "all_nodata":
+        files = write_scene(tmp_path / "empty", 160, 200, nodata_corner=200)
+        message = "no pixel has valid data in every band and the DEM"
+    elif case == "no_dem":
+        dem = None
+        message = "the model uses slope (B2,B3,B4,slope); give the DEM with --dem"
+    elif case == "missing_run":
+        run = tmp_path / "no-such-run"
+        message = "checkpoint not found"
+    elif case == "corrupt_checkpoint":
+        run = tmp_path / "corrupt"
+        run.mkdir()
+        (run / "best.pt").write_bytes((run_dir / "best.pt").read_bytes()[:5000])
+        message = "is corrupt or not a slidemap checkpoint"
+    elif case == "unknown_backend":
+        extra = ["--backend", "tensorrt"]
+        message = "Invalid value for '--backend'"
+    elif case == "bands_and_area":
+        extra = ["--area", tmp_path / "whatever.toml"]
+        message = "give either --area AREA.toml or --bands FILE"
+    else:
+        extra = ["--window", 100]
+        message = "--window must be a positive multiple of 16"
+    out = tmp_path / "map"
+    result = run_cli("predict", run, *_scene_args(tmp_path, files, dem), *extra, "--out", out)
+    assert result.code == 2, result.err
+    assert "slidemap: error:" in result.err and message in result.err, result.err
+    assert "Traceback" not in result.err
+    assert no_leftovers(tmp_path, "map")
+
+
+def test_existing_output_is_kept_without_overwrite(
+    run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    files = write_scene(tmp_path / "in", height=64, width=64)
+    out = tmp_path / "map"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous result")
+    args = ("predict", run_dir, "--bands", *files, "--dem", write_dem(tmp_path / "d.tif", 64, 64))
+    result = run_cli(*args, "--out", out)
+    assert result.code == 2 and f"{out} already exists; pass --overwrite" in result.err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert run_cli(*args, "--out", out, "--overwrite").code == 0
+    assert not (out / "keep.txt").exists() and (out / "mask.tif").is_file()
+
+
+# ---------------------------------------------------------------- memory
+
+
+# The child reads its own peak RSS (VmHWM): ru_maxrss would include the parent's peak, which
+# Linux carries over fork and exec.
+_MEMORY_CHILD = """
+import json, sys
+from pathlib import Path
+import torch
+from torch import nn
+from slidemap.backends import TorchBackend
+from slidemap.checkpoint import ModelInfo
+from slidemap.predict import PredictOptions, predict_scene
+from slidemap.scene import Scene, inputs_from_files
+
+folder, out = Path(sys.argv[1]), Path(sys.argv[2])
+files = sorted(folder.glob("scene_B*.tif"))
+conv = nn.Conv2d(3, 1, 3, padding=1)  # bright 3 x 3 neighbourhoods: the blobs
+with torch.no_grad():
+    conv.weight.fill_(2.0 / 9)
+    conv.bias.fill_(-6.0)
+backend = TorchBackend(conv, threads=1)
+info = ModelInfo("unet", {}, ("B2", "B3", "B4"), (0.08,) * 3, (0.05,) * 3, 64, 0.5)
+scene = Scene(inputs_from_files(files, None, ("B2", "B3", "B4")))
+def peak_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+before = peak_kib()
+options = PredictOptions(window=128, overlap=32, block=256, batch=8)
+summary = predict_scene(backend, info, scene, out, options)
+after = peak_kib()
+pixels = summary.width * summary.height
+print(json.dumps({"before_kib": before, "after_kib": after, "pixels": pixels}))
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_grow_with_scene_size(tmp_path: Path) -> None:
+    growth = {}
+    for side in (1024, 4096):
+        folder = tmp_path / f"s{side}"
+        write_scene(folder, height=side, width=side, seed=5, nodata_corner=0)
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(_MEMORY_CHILD), folder, tmp_path / f"o{side}"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert report["pixels"] == side * side
+        growth[side] = (report["after_kib"] - report["before_kib"]) / 1024  # MiB
+    # 16× the pixels, not 16× the memory: bounded by the block size
+    assert growth[4096] < 1.5 * growth[1024] + 40, growth
