@@ -8,12 +8,11 @@ what ``slidemap prepare --help`` shows).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from slidemap.errors import SlidemapError
+from slidemap.tomltables import TableReader as _Reader
+from slidemap.tomltables import read_toml
 
 AREA_FILE_EXAMPLE = """\
 name = "iburi"                     # area name (letters, digits, - _ .)
@@ -135,69 +134,6 @@ class AreaConfig:
     synthetic: bool = False
 
 
-class _Reader:
-    """Checks one TOML table against a schema and reports errors with line numbers."""
-
-    def __init__(self, file: Path, text: str, table: dict[str, Any], section: str) -> None:
-        self.file, self.text, self.table, self.section = file, text, table, section
-
-    def fail(self, key: str | None, message: str) -> SlidemapError:
-        line = _line_of(self.text, self.section, key)
-        where = f"{self.file}, line {line}" if line else str(self.file)
-        what = f"[{self.section}] {key}" if self.section and key else key or f"[{self.section}]"
-        return SlidemapError(f"{where}: {what}: {message}")
-
-    def check_keys(self, allowed: tuple[str, ...]) -> None:
-        for key in self.table:
-            if key not in allowed:
-                raise self.fail(key, f"unknown key; expected one of: {', '.join(allowed)}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-        if key not in self.table:
-            return default
-        value = self.table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            value = None  # bool is an int subclass; never accept it as a number
-        if value is None or not isinstance(value, kinds):
-            names = " or ".join(_type_name(k) for k in kinds)
-            raise self.fail(key, f"expected {names}, got {self.table[key]!r}")
-        return value
-
-    def path(self, key: str) -> Path | None:
-        """An optional path, relative to the area file's directory."""
-        value = self.get(key, str)
-        if value is None:
-            return None
-        if not value.strip():
-            raise self.fail(key, "empty path")
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.file.parent / p)
-
-    def required_path(self, key: str) -> Path:
-        """Like :meth:`path`, but the key must be present."""
-        p = self.path(key)
-        if p is None:
-            raise self.fail(None, f"missing key '{key}'")
-        return p
-
-    def fraction(self, key: str, default: float, low: float, high: float) -> float:
-        value = float(self.get(key, (int, float), default))
-        if not low < value < high:
-            raise self.fail(key, f"must be between {low} and {high} (exclusive), got {value}")
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
-        value = self.get(key, str, default)
-        if value is not None and value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def sub(self, key: str) -> _Reader | None:
-        value = self.get(key, dict)
-        return None if value is None else _Reader(self.file, self.text, value, key)
-
-
 def load_area_config(path: Path) -> AreaConfig:
     """Read and validate an area file.
 
@@ -206,15 +142,7 @@ def load_area_config(path: Path) -> AreaConfig:
             or value; the message gives the file and line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SlidemapError(f"area file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except UnicodeDecodeError as exc:
-        raise SlidemapError(f"{path}: not a UTF-8 text file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SlidemapError(f"{path}: invalid TOML: {exc}") from exc
+    text, data = read_toml(path, "area file")
     top = _Reader(path, text, data, "")
     top.check_keys(("name", "synthetic", "bands", "dem", "inventory", "aoi", "split"))
     name = top.get("name", str)
@@ -345,34 +273,3 @@ def _split(r: _Reader) -> SplitConfig:
         path=r.path("path"),
         field=r.get("field", str, "role"),
     )
-
-
-def _line_of(text: str, section: str, key: str | None) -> int | None:
-    """1-based line of ``key`` in ``[section]`` (or of the section header), if found."""
-    current = ""
-    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
-    key_re = re.compile(rf"^\s*{re.escape(key)}\s*=") if key else None
-    inline_re = re.compile(rf"^\s*{re.escape(section)}\s*=") if section else None
-    for number, line in enumerate(text.splitlines(), start=1):
-        m = header.match(line)
-        if m:
-            current = m.group(1)
-            if key is None and current == section:
-                return number
-            continue
-        if current == section and key_re is not None and key_re.match(line):
-            return number
-        if current == "" and section and inline_re is not None and inline_re.match(line):
-            return number  # e.g. bands = { ... } written inline
-    return None
-
-
-def _type_name(kind: type) -> str:
-    return {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true/false",
-        list: "a list",
-        dict: "a table",
-    }.get(kind, kind.__name__)

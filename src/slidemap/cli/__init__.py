@@ -40,7 +40,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from slidemap.cli import export, import_l4s, predict, prepare, synth, train
+    from slidemap.cli import evaluate, experiment, export, import_l4s, predict, prepare, report, synth, train
 
     cli.add_command(prepare.prepare)
     cli.add_command(import_l4s.import_l4s)
@@ -48,6 +48,9 @@ def _register() -> None:
     cli.add_command(train.train)
     cli.add_command(predict.predict)
     cli.add_command(export.export)
+    cli.add_command(evaluate.evaluate)
+    cli.add_command(experiment.experiment)
+    cli.add_command(report.report)
 
 
 _register()

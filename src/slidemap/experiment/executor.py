@@ -1,0 +1,130 @@
+"""Running jobs: in this process one after another, or on a Dask cluster.
+
+* ``workers == 1`` and no scheduler: sequentially, in this process.
+* ``workers > 1``: a ``dask.distributed.LocalCluster`` of ``workers`` worker
+  processes with one thread each (one job per worker at a time).
+* ``scheduler``: an existing Dask cluster at that address; every worker must
+  see the areas and the output directory at the same (absolute) paths.
+
+Jobs are submitted under their content key with ``retries`` (an unexpected
+exception is retried; a worker that dies mid-job has its job rescheduled by
+Dask, up to ``distributed.scheduler.allowed-failures`` times). A retried job
+resumes from its ``last.pt`` and writes its ``result.json`` atomically, so
+retries never duplicate or lose results. User errors are not retried: the
+first failing job stops the run (finished jobs are kept).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+from slidemap.errors import SlidemapError
+from slidemap.experiment.jobs import Job, JobFailure, JobResult, run_job
+
+#: Dask retries of a job that raised an unexpected exception.
+RETRIES = 2
+CONNECT_TIMEOUT = "20s"
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_job(threads: int | None, workers: int, scheduler: str | None) -> int:
+    """Torch threads per job: ``threads`` if given, else cores // workers (1 with a scheduler)."""
+    if threads is not None:
+        return threads
+    if scheduler is not None:
+        return 1
+    return max(1, cpu_cores() // workers)
+
+
+def import_dask() -> ModuleType:
+    """``dask.distributed``, or a SlidemapError saying how to install it."""
+    try:
+        import dask.distributed
+    except ImportError as exc:
+        raise SlidemapError(
+            "--workers > 1 and --scheduler run jobs on Dask, which is not installed: "
+            "pip install 'slidemap[distributed]'"
+        ) from exc
+    return dask.distributed
+
+
+def execute(jobs: Sequence[Job], workers: int, scheduler: str | None) -> Iterator[JobResult]:
+    """Run ``jobs`` and yield each result as its job finishes.
+
+    Raises:
+        SlidemapError: a job failed with a user error, a worker kept dying, or
+            the scheduler cannot be reached.
+    """
+    if scheduler is None and workers == 1:
+        for job in jobs:
+            yield _checked(run_job(job), job)
+        return
+    if not jobs:
+        return
+    distributed = import_dask()
+    with _client(distributed, workers, scheduler) as client:
+        futures = {
+            client.submit(
+                run_job, job, key=f"slidemap-job-{job.key}", retries=RETRIES, pure=False
+            ): job
+            for job in jobs
+        }
+        try:
+            for future in distributed.as_completed(futures):
+                job = futures[future]
+                try:
+                    outcome = future.result()
+                except distributed.KilledWorker as exc:
+                    raise SlidemapError(
+                        f"job {job.key} ({job.describe()}): its Dask worker died repeatedly "
+                        f"({exc}); out of memory? Use fewer --workers and run again"
+                    ) from exc
+                yield _checked(outcome, job)
+        finally:
+            client.cancel(list(futures))
+
+
+def _checked(outcome: JobResult | JobFailure, job: Job) -> JobResult:
+    if isinstance(outcome, JobFailure):
+        raise SlidemapError(
+            f"job {job.key} ({job.describe()}) failed: {outcome.message} "
+            "(finished jobs are kept; run the experiment again after fixing this)"
+        )
+    return outcome
+
+
+@contextmanager
+def _client(distributed: ModuleType, workers: int, scheduler: str | None) -> Iterator[Any]:
+    """A Dask client on a new LocalCluster, or connected to ``scheduler``."""
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise SlidemapError(
+                f"cannot connect to the Dask scheduler at {scheduler} ({exc}); start one "
+                "('dask scheduler' and 'dask worker ADDRESS') or use --workers"
+            ) from exc
+        with client:
+            yield client
+        return
+    with (
+        distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
