@@ -40,17 +40,27 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from slidemap.cli import evaluate, experiment, export, import_l4s, predict, prepare, report, synth, train
+    from slidemap.cli import (
+        evaluate,
+        experiment,
+        export,
+        import_l4s,
+        predict,
+        prepare,
+        report,
+        synth,
+        train,
+    )
 
-    cli.add_command(prepare.prepare)
-    cli.add_command(import_l4s.import_l4s)
-    cli.add_command(synth.synth)
-    cli.add_command(train.train)
-    cli.add_command(predict.predict)
-    cli.add_command(export.export)
     cli.add_command(evaluate.evaluate)
     cli.add_command(experiment.experiment)
+    cli.add_command(export.export)
+    cli.add_command(import_l4s.import_l4s)
+    cli.add_command(predict.predict)
+    cli.add_command(prepare.prepare)
     cli.add_command(report.report)
+    cli.add_command(synth.synth)
+    cli.add_command(train.train)
 
 
 _register()
