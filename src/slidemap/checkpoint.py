@@ -20,9 +20,11 @@ Prediction and evaluation use :func:`load_model` and :class:`ModelInfo`.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import random
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from torch import nn
 
 from slidemap import __version__
 from slidemap.errors import SlidemapError
+from slidemap.io.atomic import NO_SPACE, write_bytes_durably, write_failed
 from slidemap.models import build_model
 
 FORMAT = "slidemap-checkpoint"
@@ -66,17 +69,25 @@ class ModelInfo:
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (temporary file in the same directory, rename).
 
-    ``format`` and ``slidemap_version`` are added. An interrupted write leaves
-    the previous file at ``path`` untouched.
+    ``format`` and ``slidemap_version`` are added. An interrupted or failed
+    write leaves the previous file at ``path`` untouched.
+
+    Raises:
+        SlidemapError: the write failed for lack of space (disk full, file size limit).
     """
     path = Path(path)
+    buffer = io.BytesIO()  # torch's zip writer can fail on a full disk without an errno
+    torch.save({"format": FORMAT, "slidemap_version": __version__, **payload}, buffer)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "slidemap_version": __version__, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
+        write_bytes_durably(Path(name), [buffer.getvalue()])
         os.replace(name, path)
+    except OSError as exc:
+        Path(name).unlink(missing_ok=True)
+        if exc.errno in NO_SPACE:
+            raise write_failed(path, exc) from exc
+        raise
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
@@ -98,10 +109,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        code = re.search(r"GLOBAL (\S+)", str(exc))
+        if code is None:
+            raise SlidemapError(
+                f"{path} is corrupt or not a slidemap checkpoint (not a torch checkpoint "
+                "file); train again or use another checkpoint"
+            ) from exc
         raise SlidemapError(
-            f"{path} is corrupt or not a slidemap checkpoint (it holds pickled objects other "
-            "than tensors and plain values, refused for safety); use a best.pt or last.pt "
-            "written by 'slidemap train'"
+            f"{path} is corrupt or not a slidemap checkpoint: it holds pickled objects other "
+            f"than tensors and plain values (it would load {code.group(1)}), refused for "
+            "safety; use a best.pt or last.pt written by 'slidemap train'"
         ) from exc
     except (RuntimeError, EOFError, ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
         raise SlidemapError(
@@ -182,6 +199,12 @@ def load_model(
     info = model_info(payload, path)
     try:
         model = build_model(**info.model_config)
+    except (SlidemapError, TypeError) as exc:
+        raise SlidemapError(
+            f"{path}: its model configuration {info.model_config} is not valid ({exc}); the "
+            "checkpoint is corrupt or from an incompatible slidemap version"
+        ) from exc
+    try:
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0]

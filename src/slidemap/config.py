@@ -7,6 +7,7 @@ what ``slidemap prepare --help`` shows).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,7 @@ S2_BANDS: tuple[str, ...] = (
 DIRECTIONS = ("west-east", "east-west", "north-south", "south-north")
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average")
 SCALES = ("auto", "dn", "reflectance")
-AREA_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+AREA_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # \Z: no trailing newline
 
 
 @dataclass(frozen=True)
@@ -216,16 +217,18 @@ def _bands(r: _Reader) -> BandsConfig:
     elif "stack" in r.table:
         stack = r.path("stack")
         table = r.get("indexes", dict, {n: i + 1 for i, n in enumerate(names)})
-        bad = [n for n in names if not (isinstance(table.get(n), int) and table[n] >= 1)]
+        bad = [n for n in names if not (_is_int(table.get(n)) and table[n] >= 1)]
         if bad:
             raise r.fail("indexes", f"need a 1-based band index for each of {bad}")
         indexes = tuple((n, int(table[n])) for n in names)
     else:
         product = r.path("product")
     resolution = r.get("resolution", (int, float))
-    if resolution is not None and resolution <= 0:
-        raise r.fail("resolution", f"must be positive, got {resolution}")
+    if resolution is not None and not 0 < resolution < math.inf:
+        raise r.fail("resolution", f"must be a positive number, got {resolution}")
     offset = r.get("offset", (int, float))
+    if offset is not None and not math.isfinite(offset):
+        raise r.fail("offset", f"must be a finite number, got {offset}")
     nodata = r.get("nodata", (int, float))
     return BandsConfig(
         names=tuple(names),
@@ -241,6 +244,11 @@ def _bands(r: _Reader) -> BandsConfig:
         crs=r.get("crs", str),
         resolution=None if resolution is None else float(resolution),
     )
+
+
+def _is_int(value: object) -> bool:
+    """An integer, and not ``true``/``false`` (bool is an int subclass)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dem(r: _Reader) -> DemConfig:

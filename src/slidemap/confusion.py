@@ -25,7 +25,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
 from slidemap.area import AreaMeta
 from slidemap.io.rasters import write_geotiff
@@ -82,9 +81,8 @@ def write_confusion_tif(path: Path, codes: np.ndarray, meta: AreaMeta) -> None:
         meta.affine,
         NOT_EVALUATED,
         ["confusion: 0 TN, 1 TP, 2 FP, 3 FN, 255 not evaluated"],
+        colormap=COLOURS,
     )
-    with rasterio.open(path, "r+") as dst:
-        dst.write_colormap(1, COLOURS)
 
 
 def draw_map(

@@ -25,15 +25,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyogrio.errors
 import pyogrio.raw
 import rasterio
 import rasterio.shutil
+import rasterio.windows
 import shapely
 import shapely.geometry
 from affine import Affine
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
 from rasterio.features import shapes
 from scipy import ndimage
 
+from slidemap.io.atomic import WriteError
 from slidemap.io.grid import Grid
 from slidemap.io.rasters import GTIFF_PROFILE
 from slidemap.io.vectors import areas_m2, write_polygons
@@ -112,18 +117,32 @@ class CogWriter:
         self.dataset.write(data, 1, window=core.to_rasterio())
 
     def finish(self) -> Path:
-        """Close the tiled file, convert it to a COG at ``path`` and remove it."""
-        self.close()
-        rasterio.shutil.copy(
-            self.tiled,
-            self.path,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            PREDICTOR="YES",
-            BLOCKSIZE=512,
-            OVERVIEW_RESAMPLING=self.overview_resampling.upper(),
-            BIGTIFF="IF_SAFER",
-        )
+        """Close the tiled file, convert it to a COG at ``path`` and remove it.
+
+        GDAL does not always raise when a write fails (a full disk), so the COG
+        is read back at its last tile, which lies at the end of the file.
+
+        Raises:
+            WriteError: writing or reading back failed (disk full, file size limit).
+        """
+        try:
+            self.close()
+            rasterio.shutil.copy(
+                self.tiled,
+                self.path,
+                driver="COG",
+                COMPRESS="DEFLATE",
+                PREDICTOR="YES",
+                BLOCKSIZE=512,
+                OVERVIEW_RESAMPLING=self.overview_resampling.upper(),
+                BIGTIFF="IF_SAFER",
+            )
+            with rasterio.open(self.path) as cog:
+                h, w = cog.block_shapes[0]
+                row, col = (cog.height - 1) // h * h, (cog.width - 1) // w * w
+                cog.read(1, window=rasterio.windows.Window(col, row, w, h), boundless=False)
+        except (RasterioError, CPLE_BaseError, OSError) as exc:
+            raise WriteError(f"{self.path.name}: {exc}") from exc
         self.tiled.unlink()
         return self.path
 
@@ -309,17 +328,20 @@ class Polygonizer:
         if not self._queue:
             return
         columns = [np.concatenate(parts) for parts in zip(*self._queue, strict=True)]
-        pyogrio.raw.write(
-            self.path,
-            columns[0],
-            columns[1:],
-            list(FIELDS),
-            layer=LAYER,
-            geometry_type="MultiPolygon",
-            crs=self.grid.crs.to_wkt(),
-            promote_to_multi=True,
-            append=self._written,
-        )
+        try:
+            pyogrio.raw.write(
+                self.path,
+                columns[0],
+                columns[1:],
+                list(FIELDS),
+                layer=LAYER,
+                geometry_type="MultiPolygon",
+                crs=self.grid.crs.to_wkt(),
+                promote_to_multi=True,
+                append=self._written,
+            )
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.FeatureError, OSError) as exc:
+            raise WriteError(f"{self.path.name}: {exc}") from exc
         self._queue, self._queued, self._written = [], 0, True
 
 

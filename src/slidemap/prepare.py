@@ -37,7 +37,7 @@ from slidemap.io.bands import band_sources, read_bands, target_grid
 from slidemap.io.checksums import sha256
 from slidemap.io.dem import slope_on_grid
 from slidemap.io.grid import Grid
-from slidemap.io.vectors import areas_m2, read_polygons
+from slidemap.io.vectors import Polygons, areas_m2, read_polygons
 from slidemap.split import split_by_direction, split_from_roles
 
 log = logging.getLogger("slidemap")
@@ -56,6 +56,11 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
     aoi = None
     if cfg.aoi is not None:
         aoi_polys = read_polygons(cfg.aoi, grid.crs, what="AOI")
+        if len(aoi_polys.geometries) == 0:
+            raise SlidemapError(
+                f"AOI {cfg.aoi} has no polygon with an area {_why_none(aoi_polys)}; "
+                "draw the AOI as a polygon or remove [aoi]"
+            )
         aoi = shapely.union_all(aoi_polys.geometries)
         cropped = None if aoi.is_empty else grid.crop(aoi.bounds)
         if cropped is None:
@@ -152,7 +157,7 @@ def _labels(
             + (
                 f" ({len(polys.geometries)} polygons lie elsewhere; check the CRS)"
                 if len(polys.geometries)
-                else " (the layer is empty)"
+                else f" {_why_none(polys)}"
             )
             + "; remove [inventory] to prepare an area without labels"
         )
@@ -169,6 +174,13 @@ def _labels(
         dropped_empty=polys.dropped_empty,
     )
     return label, stats
+
+
+def _why_none(polys: Polygons) -> str:
+    """Why a layer read by :func:`read_polygons` has no polygon left, in parentheses."""
+    if polys.dropped_empty:
+        return f"(its {polys.dropped_empty} geometries are empty, zero-area or not polygons)"
+    return "(the layer is empty)"
 
 
 def _split(cfg: SplitConfig, grid: Grid, valid: np.ndarray) -> np.ndarray:

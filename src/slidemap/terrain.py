@@ -60,9 +60,11 @@ def slope_deg(dem: np.ndarray, transform: Affine, crs: CRS) -> np.ndarray:
     Returns:
         (H, W) float32 slope in degrees; NaN where the DEM is NaN. Beyond the
         edges the DEM is extrapolated linearly; a nodata neighbour is replaced
-        by the mirror of the opposite neighbour through the centre (the centre
-        value if that one is missing too). Edges and pixels beside nodata so
-        keep a full estimate, and planes stay exact.
+        by the mirror of the opposite neighbour through the centre. A
+        difference of Horn's weighted mean whose neighbours stay missing (both
+        of a mirror pair are nodata) is left out of the mean; an axis with no
+        difference left has no gradient. Edges and pixels beside nodata so
+        keep an estimate, and planes stay exact.
     """
     z = np.asarray(dem, dtype=np.float64)
     # outside the DEM: linear extrapolation per axis (exact for planes, corners too)
@@ -78,16 +80,23 @@ def slope_deg(dem: np.ndarray, transform: Affine, crs: CRS) -> np.ndarray:
         return padded[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
 
     def n(dr: int, dc: int) -> np.ndarray:
+        """The neighbour at (dr, dc), mirrored through the centre when missing (NaN if both)."""
         win, opposite = raw(dr, dc), raw(-dr, -dc)
-        mirrored = np.where(np.isnan(opposite), centre, 2 * centre - opposite)
-        return np.where(np.isnan(win), mirrored, win)
+        return np.where(np.isnan(win), 2 * centre - opposite, win)
 
-    a, b, c = n(-1, -1), n(-1, 0), n(-1, 1)
-    d, f = n(0, -1), n(0, 1)
-    g, hh, i = n(1, -1), n(1, 0), n(1, 1)
+    def horn(diffs: list[np.ndarray], spacing: np.ndarray) -> np.ndarray:
+        """Horn's 1-2-1 weighted mean of three differences across two pixels, per metre."""
+        num = np.zeros_like(centre)
+        den = np.zeros_like(centre)
+        for weight, diff in zip((1.0, 2.0, 1.0), diffs, strict=True):
+            known = ~np.isnan(diff)
+            num += weight * np.where(known, diff, 0.0)
+            den += weight * known
+        return num / np.maximum(den, 1.0) / (2.0 * spacing)
+
     dx, dy = pixel_size_m(z.shape, transform, crs)
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * dx)
-    dzdy = ((g + 2 * hh + i) - (a + 2 * b + c)) / (8.0 * dy)
+    dzdx = horn([n(r, 1) - n(r, -1) for r in (-1, 0, 1)], dx)
+    dzdy = horn([n(1, c) - n(-1, c) for c in (-1, 0, 1)], dy)
     slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
     slope[np.isnan(z)] = np.nan
     return slope.astype(np.float32)

@@ -23,7 +23,8 @@ from slidemap.errors import SlidemapError
 
 
 def read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
-    """Read and parse a TOML file.
+    """Read and parse a TOML file (a UTF-8 byte order mark, as some Windows editors write, is
+    skipped).
 
     Args:
         path: the file.
@@ -33,18 +34,21 @@ def read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
         ``(text, data)``: the file's text (for line numbers) and its parsed tables.
 
     Raises:
-        SlidemapError: missing file, not UTF-8, or a TOML syntax error.
+        SlidemapError: missing file, not UTF-8, a TOML syntax error, or arrays
+            or tables nested too deeply to parse.
     """
     path = Path(path)
     if not path.is_file():
         raise SlidemapError(f"{what} not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         return text, tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise SlidemapError(f"{path}: not a UTF-8 text file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SlidemapError(f"{path}: invalid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise SlidemapError(f"{path}: invalid TOML: arrays or tables nested too deeply") from exc
 
 
 class TableReader:
@@ -97,7 +101,12 @@ class TableReader:
             return None
         if not value.strip():
             raise self.fail(key, "empty path")
-        p = Path(value).expanduser()
+        if "\0" in value:
+            raise self.fail(key, f"a path cannot contain a NUL character, got {value!r}")
+        try:
+            p = Path(value).expanduser()
+        except RuntimeError as exc:  # ~user of an unknown user, or no home directory
+            raise self.fail(key, f"cannot expand '~' in {value!r}: {exc}") from exc
         return p if p.is_absolute() else (self.file.parent / p)
 
     def required_path(self, key: str) -> Path:

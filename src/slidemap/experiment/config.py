@@ -7,6 +7,7 @@ Errors name the file, the line and the key.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ TRAIN_KEYS = (
 )
 EVALUATE_KEYS = ("mode", "window", "overlap", "threshold", "iou_threshold", "size_edges_m2")
 PAPER_PATCHES = (32, 64, 128)
+#: Largest seed: training seeds numpy's legacy generator, which takes 0 … 2**32 - 1.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -276,8 +279,8 @@ def _patches(r: TableReader) -> tuple[int, ...]:
 
 def _seeds(r: TableReader) -> tuple[int, ...]:
     values = _list(r, "seeds", int, (0,))
-    if any(v < 0 for v in values):
-        raise r.fail("seeds", f"seeds must not be negative, got {list(values)}")
+    if any(not 0 <= v <= MAX_SEED for v in values):
+        raise r.fail("seeds", f"seeds must be between 0 and {MAX_SEED}, got {list(values)}")
     return values
 
 
@@ -290,8 +293,8 @@ def _at_least(r: TableReader, key: str, default: int, low: int = 1) -> int:
 
 def _positive(r: TableReader, key: str, default: float) -> float:
     value = float(r.get(key, (int, float), default))
-    if not value > 0:
-        raise r.fail(key, f"must be positive, got {value}")
+    if not 0 < value < math.inf:
+        raise r.fail(key, f"must be a positive number, got {value}")
     return value
 
 
@@ -339,7 +342,7 @@ def _evaluate(r: TableReader) -> EvalOptions:
         raise r.fail("iou_threshold", f"must be in (0, 1], got {iou_threshold}")
     edges = r.get("size_edges_m2", list, list(d.size_edges_m2))
     numbers = all(isinstance(e, int | float) and not isinstance(e, bool) for e in edges)
-    if not numbers or any(e <= 0 for e in edges) or edges != sorted(set(edges)):
+    if not numbers or not all(0 < e < math.inf for e in edges) or edges != sorted(set(edges)):
         raise r.fail("size_edges_m2", f"expected positive increasing areas in m², got {edges!r}")
     return EvalOptions(
         mode=mode,

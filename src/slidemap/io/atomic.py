@@ -4,36 +4,66 @@ Every output is written under a temporary name in the destination's own
 directory (same file system) and renamed into place when complete, so an
 interrupted command never leaves a half-written file under a final name.
 Existing outputs are replaced only when the caller says ``overwrite``.
+
+A write that fails for lack of space (disk full, quota, file size limit)
+becomes a :class:`SlidemapError` naming the output; the temporary files are
+removed first.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from slidemap.errors import SlidemapError
 
+#: errno values of a write that failed for lack of space.
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class WriteError(OSError):
+    """A library writer (GDAL, OGR) failed on an output without an errno.
+
+    Raised inside :func:`atomic_dir` / :func:`atomic_file`, it is reported like a
+    write that failed for lack of space, its most common cause.
+    """
+
 
 def check_writable_target(path: Path, overwrite: bool) -> None:
-    """Refuse an existing ``path`` without ``overwrite`` and an unwritable parent.
+    """Refuse an existing ``path`` without ``overwrite`` and a parent that cannot be written.
+
+    Changes nothing on disk: the parent directories are created by
+    :func:`atomic_dir` and :func:`atomic_file` when the output is written.
 
     Raises:
-        SlidemapError: the target exists (and ``overwrite`` is false) or its
-            parent directory cannot be created or written.
+        SlidemapError: the target exists (and ``overwrite`` is false), a part of
+            its parent path is a file, or the nearest existing parent directory
+            is not writable.
     """
+    path = Path(path)
     if path.exists() and not overwrite:
         raise SlidemapError(f"{path} already exists; pass --overwrite to replace it")
     parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SlidemapError(f"cannot create output directory {parent}: {exc.strerror}") from exc
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise SlidemapError(f"output directory {parent} is not writable")
+    existing = next(p for p in (parent, *parent.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise SlidemapError(
+            f"cannot create output directory {parent}: {existing} is a file, not a directory"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SlidemapError(f"output directory {existing} is not writable")
+
+
+def write_failed(path: Path, exc: OSError) -> SlidemapError:
+    """The error for output ``path`` whose write failed with ``exc`` for lack of space."""
+    return SlidemapError(
+        f"cannot write {path}: {exc.strerror or exc} (disk full or file size limit); "
+        "free some space and run the command again"
+    )
 
 
 @contextmanager
@@ -42,9 +72,14 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
 
     On any exception the temporary directory is removed and ``path`` is left as
     it was (absent, or the previous complete output).
+
+    Raises:
+        SlidemapError: see :func:`check_writable_target`; a write in the block
+            failed for lack of space.
     """
     path = Path(path)
     check_writable_target(path, overwrite)
+    _make_parent(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual mode
     try:
@@ -56,6 +91,11 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
             _remove(old)
         else:
             os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        if exc.errno in NO_SPACE or isinstance(exc, WriteError):
+            raise write_failed(path, exc) from exc
+        raise
     except BaseException:
         _remove(tmp)
         raise
@@ -63,9 +103,15 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
 
 @contextmanager
 def atomic_file(path: Path, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary file path that is renamed to ``path`` when the block succeeds."""
+    """Yield a temporary file path that is renamed to ``path`` when the block succeeds.
+
+    Raises:
+        SlidemapError: see :func:`check_writable_target`; a write in the block
+            failed for lack of space.
+    """
     path = Path(path)
     check_writable_target(path, overwrite)
+    _make_parent(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -73,6 +119,11 @@ def atomic_file(path: Path, overwrite: bool = True) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in NO_SPACE or isinstance(exc, WriteError):
+            raise write_failed(path, exc) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -84,6 +135,29 @@ def write_text_atomic(path: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+def write_bytes_durably(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` (created or truncated), flushed and fsynced.
+
+    Unlike GDAL's or a library's own writer, a failed write here always raises
+    an :class:`OSError` with its errno (``ENOSPC``, ``EFBIG``…), so a full disk
+    is never mistaken for success.
+    """
+    with open(path, "wb") as f:
+        for chunk in chunks:
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SlidemapError(
+            f"cannot create output directory {path.parent}: {exc.strerror}"
+        ) from exc
 
 
 def _umask() -> int:

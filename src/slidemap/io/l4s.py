@@ -189,7 +189,7 @@ def read_image(path: Path, bands: Sequence[str]) -> np.ndarray:
     Raises:
         SlidemapError: the file is not HDF5 or is truncated, has no ``img``
             dataset, has another shape or a non-float type, or a selected band
-            holds NaN or Inf.
+            holds NaN or Inf (or values too large for float32 once scaled).
     """
     img = _read_dataset(path, "img", (PATCH_PX, PATCH_PX, len(L4S_BANDS)), "image")
     if img.dtype.kind != "f":
@@ -197,16 +197,17 @@ def read_image(path: Path, bands: Sequence[str]) -> np.ndarray:
             f"L4S image {path}: dataset 'img' has type {img.dtype}, expected float64"
         )
     index = [L4S_BANDS.index(band) for band in bands]
-    selected = np.moveaxis(img[:, :, index], -1, 0)
-    bad = ~np.isfinite(selected)
+    selected = np.moveaxis(img[:, :, index], -1, 0).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        image = (selected * band_factors(bands)[:, None, None]).astype(np.float32)
+    bad = ~np.isfinite(image)  # NaN/Inf in the file, or values beyond float32 once scaled
     if bad.any():
         names = [band for band, b in zip(bands, bad, strict=True) if b.any()]
         raise SlidemapError(
             f"L4S image {path}: {int(bad.sum())} NaN/Inf value(s) in band(s) "
             f"{', '.join(names)}; the file is damaged, re-download it"
         )
-    scaled = selected.astype(np.float64) * band_factors(bands)[:, None, None]
-    return scaled.astype(np.float32)
+    return image
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -237,19 +238,24 @@ def _read_dataset(path: Path, name: str, shape: tuple[int, ...], what: str) -> n
     """The whole dataset ``name`` of HDF5 file ``path``, checked to have ``shape``."""
     try:
         with h5py.File(path, "r") as f:
-            if name not in f or not isinstance(f[name], h5py.Dataset):
+            dataset = f.get(name)  # None for a missing name or a broken link
+            if not isinstance(dataset, h5py.Dataset):
+                names = sorted(str(k) for k in f)
+                found = "a broken link" if dataset is None and name in names else None
+                found = found or f"found: {', '.join(names) or 'nothing'}"
                 raise SlidemapError(
-                    f"L4S {what} {path} has no dataset '{name}' (found: "
-                    f"{', '.join(sorted(f.keys())) or 'nothing'}); is it an L4S {what} file?"
+                    f"L4S {what} {path} has no dataset '{name}' ({found}); "
+                    f"is it an L4S {what} file?"
                 )
-            dataset = f[name]
             if dataset.shape != shape:
                 raise SlidemapError(
                     f"L4S {what} {path}: dataset '{name}' has shape {dataset.shape}, "
                     f"expected {shape}"
                 )
             return np.asarray(dataset[()])
-    except OSError as exc:
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        # h5py reports a damaged file as any of these (a corrupt header, a dangling or
+        # external link, an address beyond the end of the file)
         reason = "it is truncated" if "truncated" in str(exc) else "not a readable HDF5 file"
         raise SlidemapError(
             f"cannot read L4S {what} {path}: {reason} ({exc}); re-download it"

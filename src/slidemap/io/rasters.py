@@ -6,6 +6,7 @@ for single-band rasters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
+from rasterio.io import MemoryFile
 
 from slidemap.errors import SlidemapError
+from slidemap.io.atomic import write_bytes_durably
 
 #: Creation options for every GeoTIFF slidemap writes: tiled, deflate.
 GTIFF_PROFILE: dict[str, Any] = {
@@ -27,6 +30,8 @@ GTIFF_PROFILE: dict[str, Any] = {
     "interleave": "band",
     "BIGTIFF": "IF_SAFER",
 }
+#: Bytes copied at a time from the in-memory GeoTIFF to its file.
+_CHUNK_BYTES = 16 << 20
 
 
 def open_raster(path: Path, what: str = "raster") -> rasterio.DatasetReader:
@@ -62,11 +67,20 @@ def write_geotiff(
     transform: Affine,
     nodata: float | int | None,
     descriptions: list[str] | None = None,
+    colormap: Mapping[int, tuple[int, ...]] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Write ``array`` ((C, H, W) or (H, W)) as a tiled, deflate-compressed GeoTIFF.
 
     Float arrays are written with the floating-point predictor, integer arrays
-    with the horizontal one. ``descriptions`` names the bands (shown in QGIS).
+    with the horizontal one. ``descriptions`` names the bands (shown in QGIS),
+    ``colormap`` (value → RGB(A)) colours band 1, ``tags`` are dataset metadata.
+
+    The file is built in memory and then written with plain file I/O, because
+    GDAL can report a failed write (disk full) without raising.
+
+    Raises:
+        OSError: the write failed (``errno`` ENOSPC or EFBIG when out of space).
     """
     data = array[None] if array.ndim == 2 else array
     count, height, width = data.shape
@@ -83,11 +97,17 @@ def write_geotiff(
     )
     if width < 256 or height < 256:
         profile.update(blockxsize=_block(width), blockysize=_block(height))
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        if descriptions:
-            for i, name in enumerate(descriptions, start=1):
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dst:
+            dst.write(data)
+            for i, name in enumerate(descriptions or [], start=1):
                 dst.set_band_description(i, name)
+            if colormap is not None:
+                dst.write_colormap(1, colormap)
+            if tags:
+                dst.update_tags(**tags)
+        memory.seek(0)
+        write_bytes_durably(Path(path), iter(lambda: memory.read(_CHUNK_BYTES), b""))
 
 
 def _block(n: int) -> int:

@@ -7,6 +7,7 @@ the caller can report them.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,12 @@ from pyproj import Geod, Transformer
 from rasterio.crs import CRS
 
 from slidemap.errors import SlidemapError
+from slidemap.io.atomic import write_bytes_durably
 
 log = logging.getLogger("slidemap")
 _GEOD = Geod(ellps="WGS84")
+#: Formats of several files (written by GDAL directly: they cannot be built in memory).
+_MULTI_FILE_DRIVERS = ("ESRI Shapefile", "MapInfo File")
 
 
 @dataclass(frozen=True)
@@ -122,17 +126,28 @@ def write_polygons(
     """Write polygons (promoted to MultiPolygon) and attribute columns with pyogrio.
 
     The driver follows the file extension (``.gpkg`` → GeoPackage, ``.geojson``,
-    ``.shp``, ``.fgb``…). An empty list writes an empty layer.
+    ``.shp``, ``.fgb``…). An empty list writes an empty layer. Single-file
+    formats are built in memory and written with plain file I/O, because GDAL
+    can report a failed write (disk full) without raising.
+
+    Raises:
+        OSError: the write failed (``errno`` ENOSPC or EFBIG when out of space).
     """
     geoms = np.asarray(geometries, dtype=object)
     fields = fields or {}
+    driver = pyogrio.raw.detect_write_driver(str(path))
+    in_memory = driver not in _MULTI_FILE_DRIVERS
+    target: Path | io.BytesIO = io.BytesIO() if in_memory else Path(path)
     pyogrio.raw.write(
-        path,
+        target,
         shapely.to_wkb(geoms) if len(geoms) else np.array([], dtype=object),
         [np.asarray(v) for v in fields.values()],
         list(fields),
         layer=layer,
+        driver=driver,
         geometry_type="MultiPolygon",
         crs=crs.to_wkt(),
         promote_to_multi=True,
     )
+    if isinstance(target, io.BytesIO):
+        write_bytes_durably(Path(path), [target.getvalue()])

@@ -22,7 +22,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import shapely
 from affine import Affine
 from pyproj import Transformer
@@ -101,11 +100,9 @@ def write_scene(scene: Scene, folder: Path, seed: int, scale: float) -> Path:
     tags = {"SYNTHETIC": "yes", "AREA": spec.name, "SEED": str(seed)}
     for i, band in enumerate(BANDS):
         path = folder / f"{band}.tif"
-        write_geotiff(path, scene.dn[i], scene.crs, scene.transform, 0, [band])
-        _tag(path, tags)
+        write_geotiff(path, scene.dn[i], scene.crs, scene.transform, 0, [band], tags=tags)
     (folder / "MTD_MSIL2A.xml").write_text(mtd_msil2a(spec, seed), encoding="utf-8")
-    _write_dem(scene, folder / "dem.tif")
-    _tag(folder / "dem.tif", tags)
+    _write_dem(scene, folder / "dem.tif", tags)
     _write_inventory(scene, folder / "landslides.gpkg")
     toml = folder / "area.toml"
     toml.write_text(area_toml(spec, seed, scale), encoding="utf-8")
@@ -132,7 +129,7 @@ def _check(seed: int, scale: float, areas: tuple[str, ...]) -> None:
         raise SlidemapError(f"an area is listed twice: {', '.join(areas)}")
 
 
-def _write_dem(scene: Scene, path: Path) -> None:
+def _write_dem(scene: Scene, path: Path, tags: dict[str, str]) -> None:
     """Average the 10 m working-grid DEM onto the area's DEM grid and write it (float32)."""
     spec = scene.spec
     crs = CRS.from_user_input(spec.dem_crs)
@@ -155,7 +152,7 @@ def _write_dem(scene: Scene, path: Path) -> None:
         dst_nodata=DEM_NODATA,
         resampling=Resampling.average,
     )
-    write_geotiff(path, dem, crs, transform, DEM_NODATA, ["elevation_m"])
+    write_geotiff(path, dem, crs, transform, DEM_NODATA, ["elevation_m"], tags=tags)
 
 
 def _write_inventory(scene: Scene, path: Path) -> None:
@@ -171,8 +168,3 @@ def _write_inventory(scene: Scene, path: Path) -> None:
         "area_m2": np.array([p.area for p in scene.landslides], dtype=np.float64),
     }
     write_polygons(path, polygons, crs, fields, layer="landslides")
-
-
-def _tag(path: Path, tags: dict[str, str]) -> None:
-    with rasterio.open(path, "r+") as dst:
-        dst.update_tags(**tags)

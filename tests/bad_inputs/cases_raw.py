@@ -1,0 +1,538 @@
+"""Cases of the commands that read raw inputs: ``prepare`` and ``import-l4s``.
+
+Every ``prepare`` case starts from :func:`inputs.raw_scene` (four uint16
+bands in UTM 33N, a DEM in EPSG:4326, an inventory, ``area.toml``) in
+``in/`` and breaks one thing; the output is ``out/``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import pyogrio.raw
+import rasterio
+import shapely
+
+from bad_inputs import corrupt, inputs
+from bad_inputs.harness import Call, Case, Workspace
+from slidemap.area import LABEL_NODATA, load_area
+from slidemap.io.rasters import write_geotiff
+from slidemap.prepare import prepare_area
+
+CASES: list[Case] = []
+TOLERATED: list[Case] = []
+
+FULL = "(disk full or file size limit); free some space and run the command again"
+
+
+def case(name: str, xfail: str | None = None, table: list[Case] = CASES):
+    """Register the decorated builder as case ``name`` in ``table``."""
+
+    def register(build):
+        table.append(Case(name, build, xfail))
+        return build
+
+    return register
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based number of the first line of ``text`` containing ``needle``."""
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def scene(ws: Workspace) -> Workspace:
+    inputs.raw_scene(ws.path("in"))
+    return ws
+
+
+def prepare(ws: Workspace, message: str, text: str | None = None, **kw: Any) -> Call:
+    """``slidemap prepare in/area.toml --out out`` (``text`` replaces the area file)."""
+    area = ws.path("in", "area.toml")
+    if text is not None:
+        area.write_text(text, encoding="utf-8")
+    return Call(("prepare", area, "--out", ws.path("out")), message, **kw)
+
+
+def with_band(ws: Workspace, band: str, file: str) -> str:
+    """The area file with ``band`` read from ``in/<file>``."""
+    files = {b: f"{b}.tif" for b in inputs.IMAGE_BANDS}
+    files[band] = file
+    return inputs.area_toml(bands=files)
+
+
+@case("prepare-missing-area-file")
+def prepare_missing_area_file(ws: Workspace) -> Call:
+    scene(ws)
+    missing = ws.path("in", "nowhere.toml")
+    return Call(("prepare", missing, "--out", ws.path("out")), f"area file not found: {missing}")
+
+
+@case("prepare-missing-band-file")
+def prepare_missing_band_file(ws: Workspace) -> Call:
+    scene(ws)
+    text = with_band(ws, "B3", "B3_gone.tif")
+    return prepare(ws, f"band B3 file not found: {ws.path('in', 'B3_gone.tif')}", text)
+
+
+@case("prepare-truncated-geotiff")
+def prepare_truncated_geotiff(ws: Workspace) -> Call:
+    scene(ws)
+    corrupt.truncate(ws.path("in", "B3.tif"))
+    path = ws.path("in", "B3.tif")
+    return prepare(ws, f"cannot read band B3 {path}: file is corrupt or truncated")
+
+
+@case("prepare-random-bytes-tif")
+def prepare_random_bytes_tif(ws: Workspace) -> Call:
+    scene(ws)
+    path = corrupt.random_bytes(ws.path("in", "B3.tif"))
+    return prepare(ws, f"cannot read band B3 {path}: not a raster GDAL can open")
+
+
+@case("prepare-random-bytes-jp2")
+def prepare_random_bytes_jp2(ws: Workspace) -> Call:
+    scene(ws)
+    path = corrupt.random_bytes(ws.path("in", "B03.jp2"))
+    text = with_band(ws, "B3", "B03.jp2")
+    return prepare(ws, f"cannot read band B3 {path}: not a raster GDAL can open", text)
+
+
+@case("prepare-stack-with-too-few-bands")
+def prepare_stack_with_too_few_bands(ws: Workspace) -> Call:
+    scene(ws)
+    stack = ws.path("in", "stack.tif")
+    data = np.stack([inputs.band_data(b) for b in ("B2", "B3", "B4")])
+    write_geotiff(stack, data, inputs.UTM33, inputs.TRANSFORM, 0)
+    text = 'name = "stack"\n[bands]\nstack = "stack.tif"\n'
+    return prepare(ws, f"band B8: {stack} has 3 band(s), index 4 does not exist", text)
+
+
+@case("prepare-bands-in-different-crs")
+def prepare_bands_in_different_crs(ws: Workspace) -> Call:
+    scene(ws)
+    inputs.write_band(ws.path("in", "B3.tif"), "B3", crs=rasterio.crs.CRS.from_epsg(32632))
+    return prepare(
+        ws,
+        "band files are in different CRSs (B2: EPSG:32633, B3: EPSG:32632, B4: EPSG:32633, "
+        "B8: EPSG:32633); set [bands] crs and resampling",
+    )
+
+
+@case("prepare-bands-of-different-extents")
+def prepare_bands_of_different_extents(ws: Workspace) -> Call:
+    scene(ws)
+    shifted = inputs.TRANSFORM @ inputs.Affine.translation(20, 0)
+    inputs.write_band(ws.path("in", "B3.tif"), "B3", transform=shifted)
+    return prepare(
+        ws,
+        f"band files have different extents: B2 ({ws.path('in', 'B2.tif')}) covers "
+        "(500000.0, 5799360.0, 500640.0, 5800000.0), B3",
+    )
+
+
+@case("prepare-bands-of-different-resolutions")
+def prepare_bands_of_different_resolutions(ws: Workspace) -> Call:
+    scene(ws)
+    coarse = inputs.Affine(20.0, 0.0, inputs.ORIGIN[0], 0.0, -20.0, inputs.ORIGIN[1])
+    inputs.write_band(ws.path("in", "B3.tif"), "B3", transform=coarse, size=inputs.SIZE // 2)
+    return prepare(
+        ws,
+        "band files have different resolutions (B2 10, B3 20, B4 10, B8 10); "
+        'set [bands] resampling = "bilinear"',
+    )
+
+
+@case("prepare-band-without-crs")
+def prepare_band_without_crs(ws: Workspace) -> Call:
+    scene(ws)
+    path = inputs.write_band(ws.path("in", "B3.tif"), "B3", crs=None)
+    return prepare(ws, f"band B3 file {path} has no CRS; Sentinel-2 bands must be georeferenced")
+
+
+@case("prepare-dem-without-crs")
+def prepare_dem_without_crs(ws: Workspace) -> Call:
+    scene(ws)
+    path = ws.path("in", "dem.tif")
+    dem = np.full((30, 30), 100.0, np.float32)
+    write_geotiff(path, dem, None, inputs.Affine(30.0, 0, 0, 0, -30.0, 900.0), None)
+    return prepare(ws, f"DEM {path} has no CRS; georeference it first")
+
+
+@case("prepare-dem-not-covering-the-image")
+def prepare_dem_not_covering_the_image(ws: Workspace) -> Call:
+    scene(ws)
+    path = inputs.write_dem(ws.path("in", "dem.tif"), far=True)
+    return prepare(ws, f"DEM {path} does not cover the image: DEM bounds (")
+
+
+@case("prepare-dem-random-bytes")
+def prepare_dem_random_bytes(ws: Workspace) -> Call:
+    scene(ws)
+    path = corrupt.random_bytes(ws.path("in", "dem.tif"))
+    return prepare(ws, f"cannot read DEM {path}: not a raster GDAL can open")
+
+
+@case("prepare-dem-infinite-values")
+def prepare_dem_infinite_values(ws: Workspace) -> Call:
+    scene(ws)
+    path = inputs.write_dem(ws.path("in", "dem.tif"), fill=np.inf)
+    return prepare(ws, f"DEM {path} contains infinite values")
+
+
+@case("prepare-dem-all-nan")
+def prepare_dem_all_nan(ws: Workspace) -> Call:
+    scene(ws)
+    path = inputs.write_dem(ws.path("in", "dem.tif"), fill=np.nan)
+    return prepare(ws, f"DEM {path} has no valid pixel (all nodata)")
+
+
+@case("prepare-band-all-nodata")
+def prepare_band_all_nodata(ws: Workspace) -> Call:
+    scene(ws)
+    zeros = np.zeros((inputs.SIZE, inputs.SIZE), np.uint16)
+    path = inputs.write_band(ws.path("in", "B3.tif"), "B3", data=zeros)
+    return prepare(ws, f"band B3 ({path}) has no valid pixel (all nodata)")
+
+
+@case("prepare-band-infinite-values")
+def prepare_band_infinite_values(ws: Workspace) -> Call:
+    scene(ws)
+    for band in inputs.IMAGE_BANDS:
+        data = inputs.band_data(band).astype(np.float32) / 10000
+        if band == "B3":
+            data[5, 7] = np.inf
+        inputs.write_band(ws.path("in", f"{band}.tif"), band, data=data, nodata=None)
+    path = ws.path("in", "B3.tif")
+    return prepare(ws, f"band B3 ({path}) contains infinite values")
+
+
+@case("prepare-mixed-dn-and-reflectance")
+def prepare_mixed_dn_and_reflectance(ws: Workspace) -> Call:
+    scene(ws)
+    data = inputs.band_data("B3").astype(np.float32) / 10000
+    inputs.write_band(ws.path("in", "B3.tif"), "B3", data=data, nodata=None)
+    return prepare(
+        ws,
+        "bands mix digital numbers and reflectance (B2 uint16, B3 float32, B4 uint16, "
+        'B8 uint16); set [bands] scale to "dn" or "reflectance" explicitly',
+    )
+
+
+@case("prepare-empty-inventory")
+def prepare_empty_inventory(ws: Workspace) -> Call:
+    scene(ws)
+    path = inputs.write_inventory(ws.path("in", "slides.gpkg"), geoms=[])
+    return prepare(
+        ws,
+        f"inventory {path} has no landslide polygon inside the area (the layer is empty); "
+        "remove [inventory] to prepare an area without labels",
+    )
+
+
+@case("prepare-inventory-of-empty-geometries")
+def prepare_inventory_of_empty_geometries(ws: Workspace) -> Call:
+    scene(ws)
+    empty = [shapely.Polygon(), shapely.Polygon()]
+    path = inputs.write_inventory(ws.path("in", "slides.gpkg"), geoms=empty)
+    return prepare(
+        ws,
+        f"inventory {path} has no landslide polygon inside the area (its 2 geometries are "
+        "empty, zero-area or not polygons)",
+    )
+
+
+@case("prepare-inventory-with-a-wrong-crs")
+def prepare_inventory_with_a_wrong_crs(ws: Workspace) -> Call:
+    scene(ws)
+    zone32 = rasterio.crs.CRS.from_epsg(32632)  # UTM 33 coordinates labelled as zone 32
+    path = inputs.write_inventory(ws.path("in", "slides.gpkg"), inputs.slide_polygons(), zone32)
+    return prepare(
+        ws,
+        f"inventory {path} has no landslide polygon inside the area (3 polygons lie elsewhere; "
+        "check the CRS)",
+    )
+
+
+@case("prepare-inventory-random-bytes")
+def prepare_inventory_random_bytes(ws: Workspace) -> Call:
+    scene(ws)
+    path = corrupt.random_bytes(ws.path("in", "slides.gpkg"))
+    return prepare(ws, f"cannot read inventory {path}: not a vector format GDAL/OGR can open")
+
+
+@case("prepare-inventory-without-crs")
+def prepare_inventory_without_crs(ws: Workspace) -> Call:
+    scene(ws)
+    path = ws.path("in", "slides.shp")
+    wkb = shapely.to_wkb(np.array(inputs.slide_polygons(), dtype=object))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "'crs' was not provided": the point
+        pyogrio.raw.write(path, wkb, [], [], geometry_type="Polygon", crs=None)
+    text = inputs.area_toml(inventory="slides.shp")
+    return prepare(ws, f"inventory {path} has no CRS; set one (e.g. with ogr2ogr -a_srs)", text)
+
+
+@case("prepare-zero-area-aoi")
+def prepare_zero_area_aoi(ws: Workspace) -> Call:
+    scene(ws)
+    x, y = inputs.ORIGIN
+    line = shapely.Polygon([(x + 100, y - 100), (x + 300, y - 300), (x + 100, y - 100)])
+    path = inputs.write_inventory(ws.path("in", "aoi.gpkg"), [line])
+    text = inputs.area_toml(extra='\n[aoi]\npath = "aoi.gpkg"\n')
+    return prepare(
+        ws,
+        f"AOI {path} has no polygon with an area (its 1 geometries are empty, zero-area or not "
+        "polygons); draw the AOI as a polygon or remove [aoi]",
+        text,
+    )
+
+
+@case("prepare-aoi-outside-the-image")
+def prepare_aoi_outside_the_image(ws: Workspace) -> Call:
+    scene(ws)
+    path = inputs.write_inventory(ws.path("in", "aoi.gpkg"), [shapely.box(0, 0, 100, 100)])
+    text = inputs.area_toml(extra='\n[aoi]\npath = "aoi.gpkg"\n')
+    return prepare(ws, f"AOI {path} does not overlap the image; check its CRS and extent", text)
+
+
+@case("prepare-toml-syntax-error")
+def prepare_toml_syntax_error(ws: Workspace) -> Call:
+    scene(ws)
+    text = inputs.area_toml(extra="\n[split\nfraction = 0.6\n")
+    path = ws.path("in", "area.toml")
+    return prepare(
+        ws, f"{path}: invalid TOML: Expected ']' at the end of a table declaration", text
+    )
+
+
+@case("prepare-toml-wrong-type")
+def prepare_toml_wrong_type(ws: Workspace) -> Call:
+    scene(ws)
+    text = inputs.area_toml(extra='\n[split]\nfraction = "half"\n')
+    path = ws.path("in", "area.toml")
+    line = line_of(text, "fraction")
+    return prepare(
+        ws,
+        f"{path}, line {line}: [split] fraction: expected an integer or a number, got 'half'",
+        text,
+    )
+
+
+@case("prepare-toml-boolean-as-number")
+def prepare_toml_boolean_as_number(ws: Workspace) -> Call:
+    scene(ws)
+    text = inputs.area_toml().replace("[bands]\n", "[bands]\nresolution = true\n")
+    path = ws.path("in", "area.toml")
+    line = line_of(text, "resolution")
+    return prepare(
+        ws,
+        f"{path}, line {line}: [bands] resolution: expected an integer or a number, got True",
+        text,
+    )
+
+
+@case("prepare-toml-unknown-key")
+def prepare_toml_unknown_key(ws: Workspace) -> Call:
+    scene(ws)
+    text = inputs.area_toml(extra="\n[split]\nfractoin = 0.5\n")
+    path = ws.path("in", "area.toml")
+    line = line_of(text, "fractoin")
+    return prepare(
+        ws,
+        f"{path}, line {line}: [split] fractoin: unknown key; expected one of: fraction, "
+        "direction, validation, path, field",
+        text,
+    )
+
+
+@case("prepare-area-file-not-text")
+def prepare_area_file_not_text(ws: Workspace) -> Call:
+    scene(ws)
+    path = corrupt.random_bytes(ws.path("in", "area.toml"))
+    return prepare(ws, f"{path}: not a UTF-8 text file")
+
+
+@case("prepare-output-below-a-file")
+def prepare_output_below_a_file(ws: Workspace) -> Call:
+    scene(ws)
+    blocker = ws.blocker()
+    args = ("prepare", ws.path("in", "area.toml"), "--out", blocker / "out")
+    return Call(
+        args, f"cannot create output directory {blocker}: {blocker} is a file, not a directory"
+    )
+
+
+@case("prepare-output-exists")
+def prepare_output_exists(ws: Workspace) -> Call:
+    scene(ws)
+    ws.path("out").mkdir()
+    ws.path("out", "mine.txt").write_text("keep me", encoding="utf-8")
+    return prepare(ws, f"{ws.path('out')} already exists; pass --overwrite to replace it")
+
+
+@case("prepare-disk-full")
+def prepare_disk_full(ws: Workspace) -> Call:
+    scene(ws)
+    return prepare(
+        ws, f"cannot write {ws.path('out')}: File too large {FULL}", file_size_limit=4096
+    )
+
+
+# ---------------------------------------------------------------- prepare: inputs that must work
+
+
+def label_of(area_dir: str, ws: Workspace) -> np.ndarray:
+    return load_area(ws.path(area_dir)).label
+
+
+@case("prepare-inventory-in-another-crs", table=TOLERATED)
+def prepare_inventory_in_another_crs(ws: Workspace) -> Call:
+    """An inventory in EPSG:4326 gives the labels of the same polygons in UTM 33N."""
+    scene(ws)
+    prepare_area(ws.path("in", "area.toml"), ws.path("reference"))
+    inputs.write_inventory(ws.path("in", "wgs84.gpkg"), crs=inputs.WGS84)
+    ws.path("in", "wgs84.toml").write_text(inputs.area_toml(inventory="wgs84.gpkg"))
+
+    def check() -> None:
+        labels = label_of("out", ws)
+        assert (labels == 1).sum() > 100
+        assert np.array_equal(labels, label_of("reference", ws))
+
+    args = ("prepare", ws.path("in", "wgs84.toml"), "--out", ws.path("out"))
+    return Call(args, str(ws.path("out")), may_write=ws.path("out"), check=check)
+
+
+@case("prepare-self-intersecting-and-empty-polygons", table=TOLERATED)
+def prepare_self_intersecting_and_empty_polygons(ws: Workspace) -> Call:
+    """A bow-tie polygon is repaired and an empty one dropped; both are counted."""
+    scene(ws)
+    x, y = inputs.ORIGIN
+    bowtie = shapely.Polygon(
+        [(x + 100, y - 100), (x + 300, y - 300), (x + 300, y - 100), (x + 100, y - 300)]
+    )
+    inputs.write_inventory(ws.path("in", "slides.gpkg"), [bowtie, shapely.Polygon()])
+
+    def check() -> None:
+        meta = json.loads(ws.path("out", "area.json").read_text())
+        assert meta["inventory"]["count"] == 1
+        assert meta["inventory"]["repaired"] == 1 and meta["inventory"]["dropped_empty"] == 1
+        assert meta["inventory"]["total_m2"] == 20000.0  # two 100 m × 100 m triangles
+        assert (label_of("out", ws) == 1).sum() * 100 == 20000
+
+    return prepare(ws, str(ws.path("out")), may_write=ws.path("out"), check=check)
+
+
+@case("prepare-nan-in-reflectance-bands", table=TOLERATED)
+def prepare_nan_in_reflectance_bands(ws: Workspace) -> Call:
+    """NaN in float bands is nodata: NaN in the image, 255 in the labels, left out of statistics."""
+    scene(ws)
+    for band in inputs.IMAGE_BANDS:
+        data = inputs.band_data(band).astype(np.float32) / 10000
+        data[:8, :8] = np.nan
+        inputs.write_band(ws.path("in", f"{band}.tif"), band, data=data, nodata=None)
+
+    def check() -> None:
+        area = load_area(ws.path("out"))
+        assert np.isnan(area.image[:, :8, :8]).all() and np.isfinite(area.image[:, 8:, 8:]).all()
+        assert (area.label[:8, :8] == LABEL_NODATA).all()
+        assert np.isfinite(area.meta.band_stats["B3"].mean)
+
+    return prepare(ws, str(ws.path("out")), may_write=ws.path("out"), check=check)
+
+
+# ---------------------------------------------------------------- import-l4s
+
+
+def l4s(ws: Workspace, message: str, *extra: object, **kw: Any) -> Call:
+    """``slidemap import-l4s l4s --out out`` over four real L4S patches copied to ``l4s/``."""
+    return Call(("import-l4s", ws.path("l4s"), "--out", ws.path("out"), *extra), message, **kw)
+
+
+def patches(ws: Workspace) -> Workspace:
+    inputs.l4s_dir(ws.path("l4s"), ws.shared)
+    return ws
+
+
+@case("import-l4s-missing-directory")
+def import_l4s_missing_directory(ws: Workspace) -> Call:
+    return l4s(ws, f"L4S directory not found: {ws.path('l4s')}")
+
+
+@case("import-l4s-no-patches")
+def import_l4s_no_patches(ws: Workspace) -> Call:
+    ws.path("l4s").mkdir()
+    ws.path("l4s", "readme.txt").write_text("nothing here", encoding="utf-8")
+    folder = ws.path("l4s")
+    return l4s(ws, f"no Landslide4Sense image (image_<id>.h5) in {folder} or {folder / 'img'}")
+
+
+@case("import-l4s-random-bytes-h5")
+def import_l4s_random_bytes_h5(ws: Workspace) -> Call:
+    patches(ws)
+    path = corrupt.random_bytes(ws.path("l4s", "image_16.h5"))
+    return l4s(ws, f"cannot read L4S image {path}: not a readable HDF5 file")
+
+
+@case("import-l4s-truncated-h5")
+def import_l4s_truncated_h5(ws: Workspace) -> Call:
+    patches(ws)
+    path = corrupt.truncate(ws.path("l4s", "image_27.h5"))
+    return l4s(ws, f"cannot read L4S image {path}: it is truncated")
+
+
+@case("import-l4s-wrong-band-count")
+def import_l4s_wrong_band_count(ws: Workspace) -> Call:
+    patches(ws)
+    path = corrupt.drop_last_channel(ws.path("l4s", "image_16.h5"))
+    return l4s(
+        ws, f"L4S image {path}: dataset 'img' has shape (128, 128, 13), expected (128, 128, 14)"
+    )
+
+
+@case("import-l4s-nan-value")
+def import_l4s_nan_value(ws: Workspace) -> Call:
+    patches(ws)
+    path = corrupt.edit_h5(ws.path("l4s", "image_38.h5"), "img", (5, 9, 1), np.nan)
+    return l4s(ws, f"L4S image {path}: 1 NaN/Inf value(s) in band(s) B2; the file is damaged")
+
+
+@case("import-l4s-infinite-slope")
+def import_l4s_infinite_slope(ws: Workspace) -> Call:
+    patches(ws)
+    path = corrupt.edit_h5(ws.path("l4s", "image_1.h5"), "img", (0, 0, 12), np.inf)
+    return l4s(ws, f"L4S image {path}: 1 NaN/Inf value(s) in band(s) slope; the file is damaged")
+
+
+@case("import-l4s-mask-not-binary")
+def import_l4s_mask_not_binary(ws: Workspace) -> Call:
+    patches(ws)
+    path = corrupt.edit_h5(ws.path("l4s", "mask_16.h5"), "mask", (3, 3), 2)
+    return l4s(ws, f"L4S mask {path}: values [2] found, expected only 0 (no landslide) and 1")
+
+
+@case("import-l4s-unknown-band")
+def import_l4s_unknown_band(ws: Workspace) -> Call:
+    patches(ws)
+    return l4s(ws, "unknown L4S band(s) B99; valid names: B1, B2,", "--bands", "B2,B99")
+
+
+@case("import-l4s-output-below-a-file")
+def import_l4s_output_below_a_file(ws: Workspace) -> Call:
+    patches(ws)
+    blocker = ws.blocker()
+    return Call(
+        ("import-l4s", ws.path("l4s"), "--out", blocker / "out"),
+        f"cannot create output directory {blocker}: {blocker} is a file, not a directory",
+    )
+
+
+@case("import-l4s-disk-full")
+def import_l4s_disk_full(ws: Workspace) -> Call:
+    patches(ws)
+    return l4s(ws, f"cannot write {ws.path('out')}: File too large {FULL}", file_size_limit=4096)
