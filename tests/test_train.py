@@ -447,6 +447,9 @@ def test_cli_errors(areas: Path, tmp_path: Path, run_cli: Callable):
         (["--patch", "32", "--lr", "0"], "--lr must be positive"),
         (["--patch", "32", "--resume", "--overwrite"], "exclude each other"),
         (["--patch", "32", "--precision", "fp16", "--device", "cpu"], "needs a CUDA device"),
+        (["--patch", "32", "--seed", "-1"], "--seed must be between 0 and 4294967295"),
+        (["--patch", "32", "--seed", "4294967296"], "--seed must be between 0 and 4294967295"),
+        (["--patch", "32", "--threads", "99999999999"], "--threads must be between 1 and 1024"),
     ]
     for extra, message in cases:
         result = run_cli(*base, *extra)

@@ -21,11 +21,9 @@ Prediction and evaluation use :func:`load_model` and :class:`ModelInfo`.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import random
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +35,7 @@ from torch import nn
 
 from slidemap import __version__
 from slidemap.errors import SlidemapError
-from slidemap.io.atomic import NO_SPACE, write_bytes_durably, write_failed
+from slidemap.io.atomic import atomic_file, write_bytes_durably
 from slidemap.models import build_model
 
 FORMAT = "slidemap-checkpoint"
@@ -75,22 +73,10 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     Raises:
         SlidemapError: the write failed for lack of space (disk full, file size limit).
     """
-    path = Path(path)
     buffer = io.BytesIO()  # torch's zip writer can fail on a full disk without an errno
     torch.save({"format": FORMAT, "slidemap_version": __version__, **payload}, buffer)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
-        write_bytes_durably(Path(name), [buffer.getvalue()])
-        os.replace(name, path)
-    except OSError as exc:
-        Path(name).unlink(missing_ok=True)
-        if exc.errno in NO_SPACE:
-            raise write_failed(path, exc) from exc
-        raise
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    with atomic_file(Path(path)) as tmp:
+        write_bytes_durably(tmp, [buffer.getvalue()])
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

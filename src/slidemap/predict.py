@@ -14,6 +14,9 @@ computed and blend every window over the block (:mod:`slidemap.infer`); write
 the block to every output (:mod:`slidemap.outputs`). The window layout is the
 whole scene's, so the result does not depend on the block size.
 
+:mod:`slidemap.predict_distributed` runs the same steps on Dask workers, one
+row band of blocks each, and writes the same outputs.
+
 Outputs in the output directory (written under a temporary name, renamed when
 complete; input nodata is nodata everywhere; CRS and transform are the
 input grid's):
@@ -34,6 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +54,7 @@ from slidemap.errors import SlidemapError
 from slidemap.infer import Blender, check_window, layout, window_probabilities
 from slidemap.io.atomic import atomic_dir, check_writable_target
 from slidemap.io.dem import MAX_UNCOVERED, DemSlope, uncovered_error
+from slidemap.io.grid import Grid
 from slidemap.outputs import (
     MASK_NODATA,
     PROB_DTYPES,
@@ -152,12 +157,24 @@ class PredictSummary:
 
 
 @dataclass
-class _Counts:
-    """Pixel counts for the checks made once the whole scene is read."""
+class SceneCounts:
+    """Pixel counts for the checks made once the whole scene is read (they add up over blocks).
+
+    Attributes:
+        valid: pixels with data in every band and the DEM.
+        image_valid: pixels with data in every image band.
+        uncovered: pixels of ``image_valid`` outside the DEM.
+    """
 
     valid: int = 0
     image_valid: int = 0
     uncovered: int = 0
+
+    def add(self, other: SceneCounts) -> None:
+        """Add ``other``'s counts to these."""
+        self.valid += other.valid
+        self.image_valid += other.image_valid
+        self.uncovered += other.uncovered
 
 
 def open_scene(inputs: SceneInputs, info: ModelInfo) -> Scene:
@@ -203,84 +220,112 @@ def predict_scene(
     lay = layout(scene.grid.height, scene.grid.width, options.window, options.overlap)
     plans = plan_blocks(lay, options.block)
     threshold = info.threshold if options.threshold is None else options.threshold
-    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
-    with rasterio.Env(**cache), atomic_dir(Path(out), overwrite=options.overwrite) as tmp:
+    grid, label = scene.grid, f"{backend.name} {backend.precision}"
+    with gdal_env(), atomic_dir(Path(out), overwrite=options.overwrite) as tmp:
         start = time.perf_counter()
-        run = _Run(backend, info, scene, lay.windows, options, threshold, tmp)
-        try:
-            run.blocks(plans)
-        finally:
-            run.close()
-        run.check()
-        run.finish(threshold, backend)
+        predictor = BlockPredictor(backend, info, scene, lay.windows, options)
+        quicklook = Quicklook(grid, rgb_channels(scene.band_names))
+        writer = MapWriter(tmp, grid, options, threshold)
+        with bar(
+            total=grid.width * grid.height, desc="predict", unit="px", unit_scale=True
+        ) as pbar:
+
+            def block_done(plan: BlockPlan, block: SceneBlock) -> None:
+                prob = predictor.predict(plan, block)
+                writer.write(plan.core, prob)
+                quicklook.add(plan.core, core_image(plan, block), prob)
+                pbar.update(plan.core.height * plan.core.width)
+
+            try:
+                for_each_block(scene, plans, block_done)
+            finally:
+                writer.close()
+        check_counts(predictor.counts, scene)
+        writer.finish()
+        quicklook.save(tmp / "quicklook.png", quicklook_title(label, threshold), threshold)
         seconds = time.perf_counter() - start
-    summary = PredictSummary(
+    return PredictSummary(
         out=Path(out),
-        landslides=run.polygons.count,
-        area_km2=run.polygons.area_m2 / 1e6,
-        width=scene.grid.width,
-        height=scene.grid.height,
-        valid_pixels=run.counts.valid,
+        landslides=writer.polygons.count,
+        area_km2=writer.polygons.area_m2 / 1e6,
+        width=grid.width,
+        height=grid.height,
+        valid_pixels=predictor.counts.valid,
         seconds=seconds,
-        backend=f"{backend.name} {backend.precision}",
+        backend=label,
     )
-    return summary
 
 
-class _Run:
-    """State of one prediction: the window cache, the output writers, the counts."""
+def gdal_env() -> rasterio.Env:
+    """The GDAL settings of a prediction: a bounded block cache (:data:`GDAL_CACHE_MB`)."""
+    return rasterio.Env(
+        **({} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB})
+    )
+
+
+def for_each_block(
+    scene: Scene, plans: Sequence[BlockPlan], handle: Callable[[BlockPlan, SceneBlock], None]
+) -> None:
+    """Call ``handle(plan, block)`` for every plan in order with the block read at
+    ``plan.read``, reading the next block in a thread meanwhile."""
+    if not plans:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="slidemap-read") as pool:
+        pending: Future[SceneBlock] = pool.submit(scene.read, plans[0].read)
+        for index, plan in enumerate(plans):
+            block = pending.result()
+            if index + 1 < len(plans):
+                pending = pool.submit(scene.read, plans[index + 1].read)
+            handle(plan, block)
+
+
+def core_image(plan: BlockPlan, block: SceneBlock) -> np.ndarray:
+    """(C, h, w) float32: the bands of ``block`` at the block's core (its output pixels)."""
+    return block.image[(slice(None), *_within(plan.core, plan.read))]
+
+
+def quicklook_title(backend: str, threshold: float) -> str:
+    """The title line of quicklook.png; ``backend`` e.g. "openvino fp32"."""
+    return f"landslide probability ({backend}); cyan: edge of probability >= {threshold:.2f}"
+
+
+class BlockPredictor:
+    """Blended probabilities of output blocks, each window of the layout run once.
+
+    Args:
+        backend: runs the model.
+        info: the model's normalisation.
+        scene: the scene the blocks come from (for the DEM checks).
+        windows: the windows the plans' indices refer to (grid pixels).
+        options: window size and batch.
+
+    Attributes:
+        counts: pixel counts over the blocks predicted so far.
+    """
 
     def __init__(
         self,
         backend: Backend,
         info: ModelInfo,
         scene: Scene,
-        windows: tuple[Window, ...],
+        windows: Sequence[Window],
         options: PredictOptions,
-        threshold: float,
-        tmp: Path,
     ) -> None:
         self.backend, self.scene, self.windows, self.options = backend, scene, windows, options
-        self.threshold = threshold
         self.norm = Normalization(info.mean, info.std)
         self.cache: dict[int, np.ndarray | None] = {}
-        self.counts = _Counts()
-        grid = scene.grid
-        nodata = UINT8_NODATA if options.prob_dtype == "uint8" else float("nan")
-        self.prob = CogWriter(
-            tmp / "probability.tif",
-            grid,
-            options.prob_dtype,
-            nodata,
-            "landslide probability",
-            "average",
-        )
-        self.mask = CogWriter(
-            tmp / "mask.tif", grid, "uint8", MASK_NODATA, "landslide mask", "nearest"
-        )
-        self.polygons = Polygonizer(
-            tmp / "landslides.gpkg", grid, options.min_area_m2, options.simplify_m
-        )
-        self.quicklook = Quicklook(grid, rgb_channels(scene.band_names))
-        self.tmp = tmp
+        self.counts = SceneCounts()
 
-    def blocks(self, plans: list[BlockPlan]) -> None:
-        """Process every block, reading the next one in a thread meanwhile."""
-        grid = self.scene.grid
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="slidemap-read") as pool,
-            bar(total=grid.width * grid.height, desc="predict", unit="px", unit_scale=True) as pbar,
-        ):
-            pending: Future[SceneBlock] = pool.submit(self.scene.read, plans[0].read)
-            for index, plan in enumerate(plans):
-                block = pending.result()
-                if index + 1 < len(plans):
-                    pending = pool.submit(self.scene.read, plans[index + 1].read)
-                self._block(plan, block)
-                pbar.update(plan.core.height * plan.core.width)
+    def predict(self, plan: BlockPlan, block: SceneBlock) -> np.ndarray:
+        """Probabilities at ``plan.core``: (h, w) float32, NaN where an input is nodata.
 
-    def _block(self, plan: BlockPlan, block: SceneBlock) -> None:
-        """Compute, blend and write one block."""
+        Args:
+            plan: the block's plan (plans must come in their planned order).
+            block: the scene read at ``plan.read``.
+
+        Raises:
+            SlidemapError: the DEM already misses more than 0.5 % of the scene.
+        """
         box, core = plan.read, plan.core
         valid = np.isfinite(block.image).all(axis=0)
         inner = _within(core, box)
@@ -308,10 +353,7 @@ class _Run:
             del self.cache[i]
         prob = blender.probabilities()
         prob[~core_valid] = np.nan
-        self.prob.write(core, encode_probability(prob, self.options.prob_dtype))
-        self.mask.write(core, encode_mask(prob, self.threshold))
-        self.polygons.add(core, np.nan_to_num(prob) >= self.threshold, prob)
-        self.quicklook.add(core, block.image[(slice(None), *inner)], prob)
+        return prob
 
     def _count(self, block: SceneBlock, inner: tuple[slice, slice], core_valid: np.ndarray) -> None:
         """Count valid and DEM-less pixels; fail early once the DEM surely misses too much."""
@@ -322,38 +364,82 @@ class _Run:
         self.counts.uncovered += int((image_valid & ~block.covered[inner]).sum())
         grid = self.scene.grid
         if self.counts.uncovered > MAX_UNCOVERED * grid.width * grid.height:
-            raise self._uncovered()
+            raise _uncovered(self.counts, self.scene)
 
-    def _uncovered(self) -> SlidemapError:
-        dem = cast(DemSlope, self.scene.dem)  # pixels are only uncovered with a DEM
-        share = self.counts.uncovered / max(self.counts.image_valid, 1)
-        return uncovered_error(dem.path, dem.grid, self.scene.grid, share)
 
-    def check(self) -> None:
-        """Refuse a scene without valid pixels or a DEM missing > 0.5 % of them."""
-        if self.counts.uncovered > MAX_UNCOVERED * self.counts.image_valid:
-            raise self._uncovered()
-        if self.counts.valid == 0:
-            with_dem = " and the DEM" if self.scene.dem is not None else ""
-            raise SlidemapError(
-                f"{self.scene.inputs.source}: no pixel has valid data in every band{with_dem} (all "
-                "nodata); check the band files and their nodata value"
-            )
+def check_counts(counts: SceneCounts, scene: Scene) -> None:
+    """Refuse a scene without valid pixels or a DEM missing > 0.5 % of them.
+
+    Args:
+        counts: the counts over every block of the scene.
+        scene: the scene (named in the messages).
+
+    Raises:
+        SlidemapError: either problem.
+    """
+    if counts.uncovered > MAX_UNCOVERED * counts.image_valid:
+        raise _uncovered(counts, scene)
+    if counts.valid == 0:
+        with_dem = " and the DEM" if scene.dem is not None else ""
+        raise SlidemapError(
+            f"{scene.inputs.source}: no pixel has valid data in every band{with_dem} (all "
+            "nodata); check the band files and their nodata value"
+        )
+
+
+def _uncovered(counts: SceneCounts, scene: Scene) -> SlidemapError:
+    dem = cast(DemSlope, scene.dem)  # pixels are only uncovered with a DEM
+    share = counts.uncovered / max(counts.image_valid, 1)
+    return uncovered_error(dem.path, dem.grid, scene.grid, share)
+
+
+class MapWriter:
+    """probability.tif, mask.tif and landslides.gpkg in ``folder``, block by block.
+
+    Blocks must come in row-major order of ``block`` × ``block`` cores (the
+    polygons are merged across block edges as they come).
+
+    Args:
+        folder: the (temporary) output directory.
+        grid: the scene's grid.
+        options: probability encoding, polygon options.
+        threshold: probability at or above which a pixel is a landslide.
+    """
+
+    def __init__(self, folder: Path, grid: Grid, options: PredictOptions, threshold: float) -> None:
+        self.threshold, self.prob_dtype = threshold, options.prob_dtype
+        nodata = UINT8_NODATA if options.prob_dtype == "uint8" else float("nan")
+        self.prob = CogWriter(
+            folder / "probability.tif",
+            grid,
+            options.prob_dtype,
+            nodata,
+            "landslide probability",
+            "average",
+        )
+        self.mask = CogWriter(
+            folder / "mask.tif", grid, "uint8", MASK_NODATA, "landslide mask", "nearest"
+        )
+        self.polygons = Polygonizer(
+            folder / "landslides.gpkg", grid, options.min_area_m2, options.simplify_m
+        )
+
+    def write(self, core: Window, prob: np.ndarray) -> None:
+        """Write (h, w) float32 probabilities (NaN nodata) at ``core`` to every output."""
+        self.prob.write(core, encode_probability(prob, self.prob_dtype))
+        self.mask.write(core, encode_mask(prob, self.threshold))
+        self.polygons.add(core, np.nan_to_num(prob) >= self.threshold, prob)
 
     def close(self) -> None:
+        """Close the rasters (after an error: ``finish`` is not called then)."""
         self.prob.close()
         self.mask.close()
 
-    def finish(self, threshold: float, backend: Backend) -> None:
-        """Convert the rasters to COGs, merge the polygons, draw the quick-look."""
+    def finish(self) -> None:
+        """Convert the rasters to COGs and write the last polygons."""
         self.prob.finish()
         self.mask.finish()
         self.polygons.finish()
-        title = (
-            f"landslide probability ({backend.name} {backend.precision}); "
-            f"cyan: edge of probability >= {threshold:.2f}"
-        )
-        self.quicklook.save(self.tmp / "quicklook.png", title, threshold)
 
 
 def _within(win: Window, box: Window) -> tuple[slice, slice]:

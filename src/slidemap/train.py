@@ -30,6 +30,13 @@ alone, and ``last.pt`` holds weights, optimizer, early-stopping and RNG
 states, so a run interrupted at any point and resumed ends with the same
 weights as an uninterrupted one (bit-identical on the CPU with the same
 number of threads).
+
+Data-parallel: under ``torchrun --nproc-per-node N -m slidemap train …`` (or
+``slidemap train --nproc N``) every process runs :func:`train`; ``batch`` stays
+the global batch (paper: 4), each process takes ``batch / N`` windows of every
+step, and the result is that of one process with the same batch up to float
+rounding (:mod:`slidemap.distributed`). Only rank 0 writes the run directory;
+a data-parallel run resumes like any other, with any number of processes.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -61,8 +70,9 @@ from slidemap.data import (
     check_same_bands,
     train_statistics,
 )
+from slidemap.distributed import Ranks, process_group, ranks_from_env
 from slidemap.errors import SlidemapError
-from slidemap.io.atomic import check_writable_target, write_text_atomic
+from slidemap.io.atomic import check_writable_target, has_outputs, write_text_atomic
 from slidemap.metrics import Counts, f1, precision, recall
 from slidemap.models import build_model, model_config
 from slidemap.progress import bar
@@ -74,6 +84,10 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "fp16")
 THRESHOLDS = tuple(round(t / 20, 2) for t in range(1, 20))  # 0.05 … 0.95
 DEFAULT_THRESHOLD = 0.5
+#: Largest seed: training seeds numpy's legacy generator, which takes 0 … 2**32 - 1.
+MAX_SEED = 2**32 - 1
+#: Most CPU threads accepted (torch.set_num_threads takes a C int).
+MAX_THREADS = 1024
 RUN_FILES = ("config.json", "train.log", "metrics.jsonl", "last.pt", "best.pt")
 # Settings that change the result: a resumed run must keep them.
 RECIPE = (
@@ -93,7 +107,8 @@ class TrainConfig:
         patch: window side in pixels, a multiple of 16 (paper: 32, 64, 128).
         epochs: most epochs in total (a resumed run counts the earlier ones).
         patience: stop after this many epochs without a lower validation loss.
-        batch: windows per optimizer step (paper: 4).
+        batch: windows per optimizer step (paper: 4); with several data-parallel
+            processes the global batch, split evenly across them.
         lr, betas: Adam settings (paper: 1e-3, (0.9, 0.999)).
         pos_weight: BCE weight of landslide pixels; None = 1 (paper).
         seed: seeds weights, window order and every RNG.
@@ -139,7 +154,11 @@ class TrainConfig:
             (self.lr > 0, "--lr must be positive"),
             (all(0 <= b < 1 for b in self.betas), "betas must be in [0, 1)"),
             (self.pos_weight is None or self.pos_weight > 0, "--pos-weight must be positive"),
-            (self.threads is None or self.threads >= 1, "--threads must be at least 1"),
+            (
+                self.threads is None or 1 <= self.threads <= MAX_THREADS,
+                f"--threads must be between 1 and {MAX_THREADS}",
+            ),
+            (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}"),
             (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
             (0 <= self.nodata_max <= 1, "--nodata-max must be between 0 and 1"),
@@ -262,31 +281,49 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 def masked_bce(
-    logits: torch.Tensor, label: torch.Tensor, valid: torch.Tensor, pos_weight: torch.Tensor | None
+    logits: torch.Tensor,
+    label: torch.Tensor,
+    valid: torch.Tensor,
+    pos_weight: torch.Tensor | None,
+    pixels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean binary cross-entropy over the valid pixels.
 
     Args:
         logits, label, valid: (N, 1, H, W); ``valid`` is the per-pixel weight (0 = ignored).
         pos_weight: (1,) weight of landslide pixels, or None.
+        pixels: () the weight to divide the summed loss by; default ``valid.sum()``.
+            A data-parallel process passes the global batch's sum over the number
+            of processes, so that DDP's gradient average is the global mean's gradient.
     """
     loss = F.binary_cross_entropy_with_logits(
         logits.float(), label, weight=valid, pos_weight=pos_weight, reduction="sum"
     )
-    return loss / valid.sum().clamp_min(1.0)
+    return loss / (valid.sum() if pixels is None else pixels).clamp_min(1.0)
 
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Train ``cfg.model`` on the train parts of ``cfg.areas``; see the module docstring.
 
+    Under torchrun every process calls it; they train one model together
+    (:mod:`slidemap.distributed`) and each returns the same result.
+
     Raises:
         SlidemapError: bad settings, unusable areas, a non-empty run directory
             without ``resume``/``overwrite``, a resumed run with other settings,
-            or a diverging loss.
+            a diverging loss, or a batch that does not split across the processes.
     """
+    ranks = ranks_from_env()
+    ranks.check_batch(cfg.batch)
+    if ranks.main:
+        check_run_dir(cfg.out, cfg)
+    with process_group(_device(cfg)) as (ranks, device):
+        return _train(cfg, ranks, device)
+
+
+def _train(cfg: TrainConfig, ranks: Ranks, device: torch.device) -> TrainResult:
+    """The training loop of :func:`train`, in one of ``ranks.world`` processes."""
     run = cfg.out
-    _check_run_dir(run, cfg)
-    device = _device(cfg)
     amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -295,15 +332,15 @@ def train(cfg: TrainConfig) -> TrainResult:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
-    model = build_model(cfg.model, len(band_names)).to(device)
+    net = build_model(cfg.model, len(band_names)).to(device)
     if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     pos_weight = None if cfg.pos_weight is None else torch.tensor([cfg.pos_weight], device=device)
     stopper = EarlyStopping(cfg.patience)
     static = {
-        "model_config": model_config(model),
+        "model_config": model_config(net),
         "band_names": list(band_names),
         "mean": list(norm.mean),
         "std": list(norm.std),
@@ -311,70 +348,87 @@ def train(cfg: TrainConfig) -> TrainResult:
         "train_config": cfg.to_dict(),
     }
 
+    # -- resume: rank 0 reads last.pt and hands its state to the other processes
     start_epoch = 1
-    last = _resumable(run, cfg)
-    if last is not None:
-        ckpt = load_checkpoint(last)
-        _check_same_run(ckpt, static, cfg, last)
-        model.load_state_dict(ckpt["model"])
+    ckpt = ranks.from_main(_resume_state(run, cfg, static) if ranks.main else None)
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
         stopper = EarlyStopping.from_state(cfg.patience, ckpt["early_stopping"])
         set_rng_state(ckpt["rng"])
         start_epoch = int(ckpt["epoch"]) + 1
-    elif run.exists():
-        shutil.rmtree(run)  # --overwrite (checked), or --resume before any checkpoint
-    run.mkdir(parents=True, exist_ok=True)
-    _keep_metrics(run / "metrics.jsonl", start_epoch - 1)
-    config = {
-        **static,
-        "slidemap_version": __version__,
-        "torch_version": torch.__version__,
-        "windows": {"train": len(train_set), "validation": len(val_set)},
-    }
-    write_text_atomic(run / "config.json", json.dumps(config, indent=2))
+    model = ranks.wrap(net, device)  # DDP with several processes, else ``net`` itself
+    if ranks.main:
+        _open_run_dir(run, resumed=ckpt is not None, last_epoch=start_epoch - 1)
+        config = {
+            **static,
+            "slidemap_version": __version__,
+            "torch_version": torch.__version__,
+            "windows": {"train": len(train_set), "validation": len(val_set)},
+            "processes": ranks.world,
+        }
+        write_text_atomic(run / "config.json", json.dumps(config, indent=2))
 
-    with open(run / "train.log", "a", encoding="utf-8") as run_log:
+    with _run_log(run, ranks.main) as run_log:
         _note(
             run_log,
-            f"{'resumed' if last else 'started'} {cfg.model} at epoch {start_epoch} of "
+            f"{'resumed' if ckpt else 'started'} {cfg.model} at epoch {start_epoch} of "
             f"{cfg.epochs}: patch {cfg.patch}, {len(cfg.areas)} area(s), seed {cfg.seed}, "
             f"{device.type} {cfg.precision} (all settings in config.json)",
         )
+        if ranks.distributed:
+            _note(
+                run_log,
+                f"{ranks.world} data-parallel processes: global batch {cfg.batch} = "
+                f"{ranks.world} x {cfg.batch // ranks.world} windows per step",
+            )
         _note(run_log, f"{len(train_set)} training, {len(val_set)} validation windows")
+        epochs_run = start_epoch - 1
         for epoch in range(start_epoch, cfg.epochs + 1):
             if stopper.should_stop:
                 break
             started = time.perf_counter()
 
-            # -- train: one pass over the windows in this epoch's order
+            # -- train: one pass over the windows in this epoch's order (this process's share)
             model.train()
-            order = epoch_order(cfg.seed, epoch, len(train_set))
-            batches = [order[i : i + cfg.batch] for i in range(0, len(order), cfg.batch)]
+            steps = ranks.batches(epoch_order(cfg.seed, epoch, len(train_set)), cfg.batch)
             loss_sum = torch.zeros((), device=device)
-            with bar(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch") as pbar:
-                for indices in batches:
+            with bar(total=len(steps), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch") as pbar:
+                for indices, real in steps:
                     image, label, valid = _batch(train_set, indices, device, cfg.channels_last)
+                    if not real.all():  # padding of the last step: no weight
+                        valid *= torch.from_numpy(real).to(valid).view(-1, 1, 1, 1)
+                    pixels = ranks.all_sum(valid.sum()) / ranks.world
                     with _autocast(device, amp_dtype):
                         logits = model(image)
-                    loss = masked_bce(logits, label, valid, pos_weight)
+                    loss = masked_bce(logits, label, valid, pos_weight, pixels)
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
                     scaler.step(optimizer)
                     scaler.update()
                     loss_sum += loss.detach()
                     pbar.update(1)
-            train_loss = (loss_sum / len(batches)).item()
+            train_loss = (ranks.all_sum(loss_sum) / ranks.world / len(steps)).item()
             train_seconds = time.perf_counter() - started
 
             # -- validate, early-stopping bookkeeping, checkpoints, metrics line
-            val = validate(model, val_set, cfg.batch, device, amp_dtype, cfg.channels_last)
+            ranks.sync_buffers(net)
+            val = validate(net, val_set, cfg.batch, device, amp_dtype, cfg.channels_last, ranks)
             if not (math.isfinite(train_loss) and math.isfinite(val.loss)):
                 raise SlidemapError(
                     f"training diverged at epoch {epoch} (train loss {train_loss}, validation "
                     f"loss {val.loss}); lower --lr or check the areas for extreme values"
                 )
-            improved = stopper.step(epoch, val.loss)
+            improved = stopper.step(epoch, val.loss) if ranks.main else False
+            stopper, improved = ranks.from_main((stopper, improved))
+            in_step = (
+                f", weights identical in {ranks.world} processes "
+                f"(sha256 {ranks.same_weights(net, epoch)[:16]})"
+                if ranks.distributed
+                else ""
+            )
+            epochs_run = epoch
             at_half = val.at(DEFAULT_THRESHOLD)
             line = {
                 "epoch": epoch,
@@ -386,42 +440,44 @@ def train(cfg: TrainConfig) -> TrainResult:
                 "seconds": time.perf_counter() - started,
                 "patches_per_s": len(train_set) / train_seconds,
             }
-            _append_line(run / "metrics.jsonl", json.dumps(line))
-            payload = {
-                **static,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(),
-                "epoch": epoch,
-                "early_stopping": stopper.state_dict(),
-                "rng": rng_state(),
-                "threshold": DEFAULT_THRESHOLD,
-                "finished": False,
-            }
-            if improved:
-                save_checkpoint(run / "best.pt", payload)
-            save_checkpoint(run / "last.pt", payload)
+            if ranks.main:
+                _append_line(run / "metrics.jsonl", json.dumps(line))
+                payload = {
+                    **static,
+                    "model": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "epoch": epoch,
+                    "early_stopping": stopper.state_dict(),
+                    "rng": rng_state(),
+                    "threshold": DEFAULT_THRESHOLD,
+                    "finished": False,
+                }
+                if improved:
+                    save_checkpoint(run / "best.pt", payload)
+                save_checkpoint(run / "last.pt", payload)
             _note(
                 run_log,
                 f"epoch {epoch}: train loss {train_loss:.4f}, val loss {val.loss:.4f}, "
-                f"val F1@0.5 {f1(at_half):.3f}, {line['seconds']:.1f} s"
+                f"val F1@0.5 {f1(at_half):.3f}, {line['seconds']:.1f} s{in_step}"
                 + (" (best)" if improved else ""),
             )
 
         # -- restore the best weights, choose the threshold on validation
-        best = load_checkpoint(run / "best.pt")
-        model.load_state_dict(best["model"])
-        val = validate(model, val_set, cfg.batch, device, amp_dtype, cfg.channels_last)
+        best = load_checkpoint(run / "best.pt") if ranks.main else {}
+        net.load_state_dict(ranks.from_main(best.get("model", {})))
+        val = validate(net, val_set, cfg.batch, device, amp_dtype, cfg.channels_last, ranks)
         threshold = pick_threshold(val.counts)
         if val.counts[0].tp + val.counts[0].fn == 0:
             _note(run_log, "validation has no landslide pixel; threshold left at 0.5")
-        save_checkpoint(run / "best.pt", {**best, "threshold": threshold})
-        final = load_checkpoint(run / "last.pt")
-        save_checkpoint(run / "last.pt", {**final, "threshold": threshold, "finished": True})
+        if ranks.main:
+            save_checkpoint(run / "best.pt", {**best, "threshold": threshold})
+            final = load_checkpoint(run / "last.pt")
+            save_checkpoint(run / "last.pt", {**final, "threshold": threshold, "finished": True})
         result = TrainResult(
             run_dir=run,
             best_epoch=stopper.best_epoch,
-            epochs_run=int(final["epoch"]),
+            epochs_run=epochs_run,
             stopped_early=stopper.should_stop,
             best_val_loss=stopper.best_loss,
             threshold=threshold,
@@ -434,6 +490,37 @@ def train(cfg: TrainConfig) -> TrainResult:
             f"R {result.val_recall:.4f})",
         )
     return result
+
+
+def _resume_state(run: Path, cfg: TrainConfig, static: dict[str, Any]) -> dict[str, Any] | None:
+    """The checked ``last.pt`` of a run to resume, None to start afresh."""
+    last = _resumable(run, cfg)
+    if last is None:
+        return None
+    ckpt = load_checkpoint(last)
+    _check_same_run(ckpt, static, cfg, last)
+    return ckpt
+
+
+def _open_run_dir(run: Path, resumed: bool, last_epoch: int) -> None:
+    """Empty ``run`` unless resuming, drop what a killed run left half-written, create it."""
+    if not resumed and run.exists():
+        shutil.rmtree(run)  # --overwrite (checked), or --resume before any checkpoint
+    run.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:  # temporaries of atomic writes a kill interrupted
+        for partial in run.glob(f".{name}.*.partial"):
+            partial.unlink(missing_ok=True)
+    _keep_metrics(run / "metrics.jsonl", last_epoch)
+
+
+@contextmanager
+def _run_log(run: Path, main: bool) -> Iterator[TextIO | None]:
+    """``run/train.log`` opened for appending in rank 0, None in the other processes."""
+    if not main:
+        yield None
+        return
+    with open(run / "train.log", "a", encoding="utf-8") as f:
+        yield f
 
 
 def _datasets(
@@ -461,15 +548,22 @@ def validate(
     device: torch.device,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    ranks: Ranks | None = None,
 ) -> Validation:
-    """Mean loss over the scored validation pixels and counts at every threshold in THRESHOLDS."""
+    """Mean loss over the scored validation pixels and counts at every threshold in THRESHOLDS.
+
+    With data-parallel ``ranks``, each process scores every ``world``-th window and
+    the sums are added up across the processes; all get the same result.
+    """
+    ranks = ranks or Ranks()
     model.eval()
     thresholds = torch.tensor(THRESHOLDS, device=device).view(-1, 1, 1, 1, 1)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     pixels = torch.zeros((), dtype=torch.float64, device=device)
     tp, fp, fn, n = (torch.zeros(len(THRESHOLDS), dtype=torch.int64, device=device) for _ in "abcd")
-    for start in range(0, len(dataset), batch):
-        indices = range(start, min(start + batch, len(dataset)))
+    share = range(ranks.rank, len(dataset), ranks.world)
+    for start in range(0, len(share), batch):
+        indices = share[start : start + batch]
         image, label, valid = _batch(dataset, indices, device, channels_last)
         with _autocast(device, amp_dtype):
             logits = model(image)
@@ -483,6 +577,8 @@ def validate(
         fp += (pred & ~ref & scored).sum(dim=(1, 2, 3, 4))
         fn += (~pred & ref & scored).sum(dim=(1, 2, 3, 4))
         n += scored.sum()
+    for total in (loss_sum, pixels, tp, fp, fn, n):
+        ranks.all_sum(total)
     loss = (loss_sum / pixels.clamp_min(1.0)).item()
     counts = [
         Counts(a, b, c, d - a - b - c)
@@ -522,11 +618,16 @@ def _device(cfg: TrainConfig) -> torch.device:
     return device
 
 
-def _check_run_dir(run: Path, cfg: TrainConfig) -> None:
-    """Refuse a run directory we may not write into; changes nothing on disk."""
+def check_run_dir(run: Path, cfg: TrainConfig) -> None:
+    """Refuse a run directory we may not write into; changes nothing on disk.
+
+    Raises:
+        SlidemapError: ``run`` is a file, a non-empty directory without
+            ``cfg.resume``/``cfg.overwrite``, not a run directory, or not writable.
+    """
     if run.exists() and not run.is_dir():
         raise SlidemapError(f"--out {run} exists and is not a directory")
-    non_empty = run.is_dir() and any(run.iterdir())
+    non_empty = has_outputs(run)  # a kill while writing config.json leaves only a .partial
     if non_empty and not (cfg.resume or cfg.overwrite):
         raise SlidemapError(
             f"run directory {run} is not empty; pass --resume to continue the run in it "
@@ -587,11 +688,12 @@ def _append_line(path: Path, text: str) -> None:
         os.fsync(f.fileno())
 
 
-def _note(run_log: TextIO, message: str) -> None:
-    """Log ``message`` (INFO) and append it to train.log with a timestamp."""
+def _note(run_log: TextIO | None, message: str) -> None:
+    """Log ``message`` (INFO) and append it to train.log (None: not rank 0) with a timestamp."""
     log.info(message)
-    run_log.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
-    run_log.flush()
+    if run_log is not None:
+        run_log.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
+        run_log.flush()
 
 
 def _json_float(x: float) -> float | None:

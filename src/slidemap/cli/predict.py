@@ -23,6 +23,11 @@ The --out directory receives probability.tif (Cloud-Optimized GeoTIFF; uint8 = p
 255 nodata), landslides.gpkg (area_m2, mean_prob, max_prob) and
 quicklook.png, all on the input grid.
 
+--workers N predicts row bands of blocks (--block rows each) on a local Dask
+cluster of N processes, --scheduler ADDR on a running one (every worker must
+see RUN, the inputs and --out at the same paths; needs pip install
+'slidemap[distributed]'). The outputs are the same as with one process.
+
 Example: slidemap predict runs/unet64 --bands B02.jp2 B03.jp2 B04.jp2 B08.jp2
 --dem dem.tif --out maps/iburi
 """
@@ -103,7 +108,20 @@ class _GreedyBands(click.Command):
     show_default=True,
     help="bf16: faster on CPUs with native bf16; probabilities move by ~1e-3.",
 )
-@click.option("--threads", type=int, help="Inference threads (default: the runtime's choice).")
+@click.option(
+    "--threads",
+    type=int,
+    help="Inference threads (per worker with --workers/--scheduler; default: the runtime's "
+    "choice, with --workers the cores over the workers).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Row bands at a time; > 1 starts a local Dask cluster of that many processes.",
+)
+@click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
 def predict(
     run: Path,
@@ -122,10 +140,13 @@ def predict(
     backend: str,
     precision: str,
     threads: int | None,
+    workers: int,
+    scheduler: str | None,
     overwrite: bool,
 ) -> None:
     from slidemap.backends import make_backend
     from slidemap.checkpoint import load_model
+    from slidemap.cluster import check_workers, import_dask
     from slidemap.errors import SlidemapError
     from slidemap.io.atomic import check_writable_target
     from slidemap.predict import PredictOptions, open_scene, predict_scene
@@ -147,6 +168,10 @@ def predict(
         overwrite=overwrite,
     )
     options.check()
+    check_workers(workers, scheduler)
+    distributed = workers > 1 or scheduler is not None
+    if distributed:
+        import_dask()
     check_writable_target(out, overwrite)
     model, info = load_model(run)
     if area_file is not None:
@@ -159,7 +184,13 @@ def predict(
             )
         inputs = inputs_from_files(list(band_files), dem, image_bands)
     scene = open_scene(inputs, info)
-    summary = predict_scene(
-        make_backend(model, info, backend, precision, threads), info, scene, out, options
-    )
+    if distributed:
+        from slidemap.predict_distributed import ModelSpec, predict_scene_distributed
+
+        spec = ModelSpec(run, backend, precision, threads)
+        summary = predict_scene_distributed(spec, info, scene, out, options, workers, scheduler)
+    else:
+        summary = predict_scene(
+            make_backend(model, info, backend, precision, threads), info, scene, out, options
+        )
     click.echo(summary.line())

@@ -18,9 +18,16 @@ last.pt and best.pt. An interrupted run continues with --resume and ends with
 the same weights as an uninterrupted one; --resume with a larger --epochs
 extends a finished run.
 
+Data-parallel training (DDP) on this machine: --nproc N starts N processes
+with torchrun (gloo on the CPU, nccl with one GPU each on CUDA); across
+machines run 'torchrun --nnodes … --nproc-per-node N -m slidemap train …'.
+--batch stays the global batch (split evenly, so a multiple of N) and the
+result is that of one process with the same batch. Only rank 0 writes RUN.
+
 \b
 Example:
   slidemap train --area prepared/iburi --model unet --patch 64 --out runs/unet64
+  slidemap train --area prepared/iburi --out runs/ddp --nproc 2
 """
 
 
@@ -89,7 +96,16 @@ Example:
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Data-parallel processes on this machine (starts torchrun).",
+)
+@click.pass_context
 def train(
+    ctx: click.Context,
     areas: tuple[Path, ...],
     model: str,
     patch: int,
@@ -107,33 +123,59 @@ def train(
     nodata_max: float,
     resume: bool,
     overwrite: bool,
+    nproc: int,
 ) -> None:
-    from slidemap.train import TrainConfig
+    from slidemap.distributed import Ranks, launch, ranks_from_env
+    from slidemap.train import TrainConfig, check_run_dir
     from slidemap.train import train as run_training
 
-    result = run_training(
-        TrainConfig(
-            areas=areas,
-            out=out,
-            model=model,
-            patch=patch,
-            epochs=epochs,
-            patience=patience,
-            batch=batch,
-            lr=lr,
-            pos_weight=pos_weight,
-            seed=seed,
-            threads=threads,
-            device=device,
-            precision=precision,
-            channels_last=channels_last,
-            nodata_max=nodata_max,
-            resume=resume,
-            overwrite=overwrite,
-        )
+    cfg = TrainConfig(
+        areas=areas,
+        out=out,
+        model=model,
+        patch=patch,
+        epochs=epochs,
+        patience=patience,
+        batch=batch,
+        lr=lr,
+        pos_weight=pos_weight,
+        seed=seed,
+        threads=threads,
+        device=device,
+        precision=precision,
+        channels_last=channels_last,
+        nodata_max=nodata_max,
+        resume=resume,
+        overwrite=overwrite,
     )
+    if nproc > 1:  # check here, so that mistakes end before torchrun starts
+        Ranks(world=nproc).check_batch(batch)
+        check_run_dir(cfg.out, cfg)
+        click.echo(launch(nproc, _without_nproc(ctx)), nl=False)
+        return
+    result = run_training(cfg)
+    if not ranks_from_env().main:
+        return
     f1 = "n/a" if math.isnan(result.val_f1) else f"{result.val_f1:.3f}"
     click.echo(
         f"best epoch {result.best_epoch}/{result.epochs_run}, val F1 {f1} at threshold "
         f"{result.threshold:.2f}, run {result.run_dir}"
     )
+
+
+def _without_nproc(ctx: click.Context) -> list[str]:
+    """This command line, as parsed, without ``--nproc``: what each torchrun process runs."""
+    root = ctx.find_root()
+    args = [f"--{name}" for name, value in root.params.items() if value is True]
+    args.append(ctx.info_name or "train")
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in (None, "nproc"):
+            continue
+        value, flag = ctx.params[param.name], param.opts[0]
+        if param.is_flag:
+            args += [flag] if value else []
+        elif param.multiple:
+            args += [item for v in value for item in (flag, str(v))]
+        elif value is not None:
+            args += [flag, str(value)]
+    return args

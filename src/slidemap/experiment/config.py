@@ -19,7 +19,7 @@ from slidemap.errors import SlidemapError
 from slidemap.evaluate import ALL, MODES, EvalOptions
 from slidemap.infer import SIDE_MULTIPLE
 from slidemap.tomltables import TableReader, read_toml
-from slidemap.train import DEVICES, MODELS, PRECISIONS, TrainConfig
+from slidemap.train import DEVICES, MAX_SEED, MAX_THREADS, MODELS, PRECISIONS, TrainConfig
 
 TOP_KEYS = ("name", "areas", "scenarios", "models", "patches", "seeds", "train", "evaluate")
 TRAIN_KEYS = (
@@ -28,8 +28,6 @@ TRAIN_KEYS = (
 )
 EVALUATE_KEYS = ("mode", "window", "overlap", "threshold", "iou_threshold", "size_edges_m2")
 PAPER_PATCHES = (32, 64, 128)
-#: Largest seed: training seeds numpy's legacy generator, which takes 0 … 2**32 - 1.
-MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -284,10 +282,12 @@ def _seeds(r: TableReader) -> tuple[int, ...]:
     return values
 
 
-def _at_least(r: TableReader, key: str, default: int, low: int = 1) -> int:
+def _at_least(r: TableReader, key: str, default: int, low: int = 1, high: int | None = None) -> int:
     value: int = r.get(key, int, default)
     if value < low:
         raise r.fail(key, f"must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise r.fail(key, f"must be at most {high}, got {value}")
     return value
 
 
@@ -320,7 +320,7 @@ def _train(r: TableReader) -> TrainOptions:
         channels_last=r.get("channels_last", bool, d.channels_last),
         nodata_max=nodata_max,
         device=r.choice("device", DEVICES, d.device) or d.device,
-        threads=_at_least(r, "threads", 1) if "threads" in r.table else None,
+        threads=_at_least(r, "threads", 1, high=MAX_THREADS) if "threads" in r.table else None,
     )
 
 

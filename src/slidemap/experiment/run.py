@@ -15,7 +15,7 @@ from slidemap.experiment.config import load_experiment_file
 from slidemap.experiment.executor import execute, import_dask, threads_per_job
 from slidemap.experiment.jobs import Job, JobResult, plan_jobs, read_result
 from slidemap.experiment.results import result_rows, write_results_csv
-from slidemap.io.atomic import write_text_atomic
+from slidemap.io.atomic import has_outputs, write_text_atomic
 from slidemap.metrics import f1
 from slidemap.progress import bar
 
@@ -128,7 +128,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     """Create ``out``, keep an experiment there (resume), or refuse anything else."""
     if out.exists() and not out.is_dir():
         raise SlidemapError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
+    if has_outputs(out):  # a kill while writing experiment.json leaves only a .partial
         if overwrite:
             shutil.rmtree(out)
         elif not (out / "experiment.json").is_file():

@@ -129,6 +129,16 @@ def atomic_file(path: Path, overwrite: bool = True) -> Iterator[Path]:
         raise
 
 
+def is_partial(path: Path) -> bool:
+    """Whether ``path`` is a temporary output (``.<name>.<random>.partial``) left by a kill."""
+    return path.name.startswith(".") and path.name.endswith(".partial")
+
+
+def has_outputs(directory: Path) -> bool:
+    """Whether ``directory`` holds anything but temporary outputs left by a kill."""
+    return directory.is_dir() and any(not is_partial(p) for p in directory.iterdir())
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary file, fsync, rename)."""
     with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:

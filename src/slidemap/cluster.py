@@ -1,0 +1,82 @@
+"""A Dask client for independent jobs: a new LocalCluster, or a running scheduler.
+
+Scene prediction (:mod:`slidemap.predict_distributed`) spreads its row bands
+over ``dask.distributed`` like the experiment spreads its jobs: with
+``--workers N`` on a ``LocalCluster`` of N single-threaded worker processes,
+with ``--scheduler tcp://host:8786`` on an existing cluster (every worker must
+see the inputs and the output directory at the same absolute paths). Dask is
+the optional extra ``slidemap[distributed]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+from slidemap.errors import SlidemapError
+
+CONNECT_TIMEOUT = "20s"
+
+
+def import_dask() -> ModuleType:
+    """``dask.distributed``, or a SlidemapError saying how to install it."""
+    try:
+        import dask.distributed
+    except ImportError as exc:
+        raise SlidemapError(
+            "--workers > 1 and --scheduler run on Dask, which is not installed: "
+            "pip install 'slidemap[distributed]'"
+        ) from exc
+    return dask.distributed
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_workers(workers: int, scheduler: str | None) -> None:
+    """Refuse fewer than one worker, or both ``--workers`` (> 1) and ``--scheduler``.
+
+    Raises:
+        SlidemapError: either mistake.
+    """
+    if workers < 1:
+        raise SlidemapError(f"--workers must be at least 1, got {workers}")
+    if scheduler is not None and workers != 1:
+        raise SlidemapError("--workers and --scheduler exclude each other; give one")
+
+
+@contextmanager
+def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """A ``dask.distributed.Client`` on a new LocalCluster of ``workers`` single-threaded
+    processes, or connected to ``scheduler``; closed (the cluster shut down) on exit.
+
+    Raises:
+        SlidemapError: Dask is not installed, or the scheduler cannot be reached.
+    """
+    distributed = import_dask()
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise SlidemapError(
+                f"cannot connect to the Dask scheduler at {scheduler} ({exc}); start one "
+                "('dask scheduler' and 'dask worker ADDRESS') or use --workers"
+            ) from exc
+        with client:
+            yield client
+        return
+    with (
+        distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
