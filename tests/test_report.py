@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
-import os
 import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -203,7 +204,14 @@ def test_cells_are_percent_mean_and_std_over_seeds(report_dir: Path) -> None:
     # seeds 0.72 and 0.70: mean 71.00, sample std 1.41 (%)
     assert f1_all[5] == "**71.00 ± 1.41**"
     assert f1_all[2] == "65.00 ± 1.41"
-    assert "seed" in (report_dir / "tables.md").read_text().split("**Scenario")[0]
+    head = (report_dir / "tables.md").read_text().split("**Scenario")[0]
+    assert "mean ± sample standard deviation over 2 seeds" in head
+
+
+def test_tables_start_with_the_summary(report_dir: Path) -> None:
+    head = (report_dir / "tables.md").read_text().split("**Scenario")[0]
+    assert head.startswith("# slidemap report: fixture\n\n* 24 models were trained (U-Net")
+    assert "\n* Transfer: in-area mean F1 0.780 vs cross-area 0.490 (gap +0.290;" in head
 
 
 def test_best_f1_of_each_row_is_bold(report_dir: Path) -> None:
@@ -280,7 +288,9 @@ def test_html_is_self_contained(report_dir: Path) -> None:
 def test_html_has_banner_summary_tables_and_design(report_dir: Path) -> None:
     text = (report_dir / "report.html").read_text()
     assert "SYNTHETIC DATA" in text
-    assert "in-area mean F1 0.780 vs cross-area 0.490" in text
+    assert "in-area mean F1 0.780 vs cross-area 0.490 (gap +0.290;" in text
+    assert "on each test area, the model trained there beats the one trained on another " in text
+    assert "area in 4 of 4 (model, training area, test area) pairs." in text
     assert "Best: ResU-Net with 64 px windows trained in scenario &#x27;all&#x27;, F1 0.710" in text
     assert text.count("<table>") == 3 + 1  # scenario tables + areas
     assert "<b>71.00 ± 1.41</b>" in text
@@ -296,6 +306,23 @@ def test_transfer_summary_numbers(experiment: Path) -> None:
     assert summary.by_model["unet"] == pytest.approx((0.76, 0.48))
     assert summary.by_model["resunet"] == pytest.approx((0.80, 0.50))
     assert summary.gap == pytest.approx(0.29)
+    assert (summary.pairs, summary.pairs_won) == (4, 4)
+
+
+def test_transfer_pairs_compare_models_on_the_same_test_area(tmp_path: Path) -> None:
+    """U-Net trained on taiwan-like beats the china-like one on china-like: 3 of 4 pairs."""
+    exp = write_experiment(tmp_path / "exp", with_jobs=False)
+    rows = read_rows(exp)
+    for r in rows:
+        if (r["scenario"], r["model"], r["test_set"]) == ("taiwan-like", "unet", "china-like"):
+            r["f1"] = "0.95"
+    write_csv(exp / "results.csv", rows, COLUMNS)
+    summary = transfer_summary(load_experiment(exp).rows)
+    assert (summary.pairs, summary.pairs_won) == (4, 3)
+    assert summary.sentence().endswith(
+        "the model trained there beats the one trained on another area in 3 of 4 "
+        "(model, training area, test area) pairs"
+    )
 
 
 def test_cli_writes_into_the_experiment_and_refuses_to_overwrite(
@@ -380,19 +407,20 @@ def test_missing_directory(tmp_path: Path) -> None:
 
 
 def chromium() -> str:
-    """The Chromium executable; fails under CI (env CI set) and skips elsewhere without it."""
+    """The Chromium executable. Fails (never skips) without it: CI installs it."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        why = "chromium not found (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+        pytest.fail(
+            "chromium not found on PATH: report.html is checked in a real headless browser; "
+            "install it with 'apt-get install -y chromium' (.ci/run does this)",
+            pytrace=False,
+        )
     return exe
 
 
-def screenshot(html: Path, png: Path, profile: Path, size: str = "1280,2000") -> None:
-    """Render ``html`` from disk with headless Chromium into ``png``."""
-    subprocess.run(
+def run_chromium(profile: Path, *args: str) -> str:
+    """Run headless Chromium with a throw-away ``profile`` and no network use; its stdout."""
+    done = subprocess.run(
         [
             chromium(),
             "--headless",
@@ -404,14 +432,105 @@ def screenshot(html: Path, png: Path, profile: Path, size: str = "1280,2000") ->
             "--disable-component-update",
             "--disable-sync",
             f"--user-data-dir={profile}",
-            f"--screenshot={png}",
-            f"--window-size={size}",
-            html.resolve().as_uri(),
+            *args,
         ],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def screenshot(html: Path, png: Path, profile: Path, size: str = "1280,2000") -> None:
+    """Render ``html`` from disk with headless Chromium into ``png``."""
+    run_chromium(profile, f"--screenshot={png}", f"--window-size={size}", html.resolve().as_uri())
+
+
+#: Appended to a copy of the page: after ``load`` (every image decoded or failed),
+#: writes what the browser made of each ``<img>`` into ``<pre id="image-probe">``.
+IMAGE_PROBE = """<script>
+addEventListener("load", () => {
+  const images = Array.from(document.images, (img) => ({
+    scheme: img.currentSrc.split(",", 1)[0],
+    complete: img.complete,
+    width: img.naturalWidth,
+    height: img.naturalHeight,
+  }));
+  const out = document.createElement("pre");
+  out.id = "image-probe";
+  out.textContent = JSON.stringify(images);
+  document.body.append(out);
+});
+</script>"""
+
+
+def browser_images(html: Path, work: Path) -> list[dict[str, object]]:
+    """What headless Chromium loaded for every ``<img>`` of ``html``, in page order.
+
+    The page is copied alone into ``work`` (so a relative link would break) with
+    :data:`IMAGE_PROBE` before ``</body>``, opened from disk and its DOM dumped
+    after the ``load`` event. Each entry: ``scheme`` (the part of the source
+    before the first comma), ``complete``, ``width`` and ``height`` (natural
+    size in pixels, 0 for a missing or broken image).
+    """
+    text = html.read_text(encoding="utf-8")
+    assert text.count("</body>") == 1
+    page = work / "probe.html"
+    page.write_text(text.replace("</body>", IMAGE_PROBE + "</body>"), encoding="utf-8")
+    dom = run_chromium(work / "profile", "--dump-dom", "--virtual-time-budget=10000", page.as_uri())
+    found = re.search(r'<pre id="image-probe">(.*?)</pre>', dom, re.DOTALL)
+    assert found, "the probe never ran: the page did not finish loading in chromium"
+    images: list[dict[str, object]] = json.loads(unescape(found.group(1)))
+    return images
+
+
+def embedded_png_sizes(html: Path) -> list[tuple[int, int]]:
+    """(width, height) of every embedded PNG of ``html``, in page order."""
+    sizes = []
+    for src in re.findall(r'<img\b[^>]*\bsrc="data:image/png;base64,([^"]*)"', html.read_text()):
+        with Image.open(io.BytesIO(base64.b64decode(src))) as img:
+            sizes.append(img.size)
+    return sizes
+
+
+def assert_no_missing_image(html: Path, work: Path) -> None:
+    """Every ``<img>`` of ``html`` loads in Chromium from its data: URI at its PNG's size."""
+    images = browser_images(html, work)
+    sizes = embedded_png_sizes(html)
+    assert len(images) == html.read_text().count("<img") == len(sizes) > 0
+    for image, (width, height) in zip(images, sizes, strict=True):
+        assert image == {
+            "scheme": "data:image/png;base64",
+            "complete": True,
+            "width": width,
+            "height": height,
+        }
+
+
+def test_every_image_loads_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
+    assert_no_missing_image(report_dir / "report.html", tmp_path)
+
+
+def test_image_check_fails_on_broken_or_missing_images(report_dir: Path, tmp_path: Path) -> None:
+    """The check can fail: a corrupt data: URI loads as 0 × 0, a file reference is refused."""
+    text = (report_dir / "report.html").read_text()
+    prefix = 'src="data:image/png;base64,'
+    start = text.index(prefix) + len(prefix)
+    corrupt = tmp_path / "corrupt.html"
+    corrupt.write_text(text[:start] + text[start + 5000 :])  # PNG signature and header gone
+    (tmp_path / "a").mkdir()
+    images = browser_images(corrupt, tmp_path / "a")
+    assert (images[0]["complete"], images[0]["width"], images[0]["height"]) == (True, 0, 0)
+    assert images[1]["width"] == embedded_png_sizes(report_dir / "report.html")[1][0]
+
+    end = text.index('"', start)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "fig.png").write_bytes(base64.b64decode(text[start:end]))
+    linked = tmp_path / "b" / "linked.html"
+    linked.write_text(text[: start - len(prefix)] + 'src="fig.png' + text[end:])
+    with pytest.raises(AssertionError):
+        assert_no_missing_image(linked, tmp_path / "b")
 
 
 def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:

@@ -234,8 +234,6 @@ def report_results_without_rows(ws: Workspace) -> Call:
 @case(
     "report-results-random-bytes",
     table=CASES,
-    xfail="report.results.load_experiment: a results.csv that is not UTF-8 raises "
-    "UnicodeDecodeError (traceback) instead of a SlidemapError",
 )
 def report_results_random_bytes(ws: Workspace) -> Call:
     inputs.experiment_dir(ws.path("exp"))
@@ -246,8 +244,6 @@ def report_results_random_bytes(ws: Workspace) -> Call:
 @case(
     "report-results-with-negative-counts",
     table=CASES,
-    xfail="report.results.load_experiment accepts negative tp/fp/fn/tn and reports them "
-    "(a wrong report without a word)",
 )
 def report_results_with_negative_counts(ws: Workspace) -> Call:
     path = inputs.experiment_dir(ws.path("exp")) / "results.csv"
@@ -283,8 +279,6 @@ def report_exists(ws: Workspace) -> Call:
 @case(
     "report-disk-full",
     table=CASES,
-    xfail="report.build.write_report writes tables.md and each figure separately: when a "
-    "later file does not fit, the earlier ones stay (a partial report)",
 )
 def report_disk_full(ws: Workspace) -> Call:
     return report(ws, f"cannot write {ws.path('report')}", file_size_limit=4096)

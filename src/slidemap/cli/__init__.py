@@ -41,6 +41,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 def _register() -> None:
     from slidemap.cli import (
+        demo,
         evaluate,
         experiment,
         export,
@@ -52,6 +53,7 @@ def _register() -> None:
         train,
     )
 
+    cli.add_command(demo.demo)
     cli.add_command(evaluate.evaluate)
     cli.add_command(experiment.experiment)
     cli.add_command(export.export)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from slidemap.errors import SlidemapError
-from slidemap.io.atomic import atomic_file, write_text_atomic
+from slidemap.io.atomic import atomic_file, write_bytes_durably
 from slidemap.report.figures import (
     fig_maps,
     fig_scenarios,
@@ -69,14 +71,26 @@ def write_report(directory: Path, out: Path | None = None, overwrite: bool = Fal
             f"{existing[0]} already exists; pass --overwrite to replace the report in {out}"
         )
     summary = summary_sentences(results)
-    write_text_atomic(out / "tables.md", tables_markdown(results, title))
-    for plot in plots + map_plots:
-        with atomic_file(out / plot.file) as tmp:
-            tmp.write_bytes(plot.png)
     html = render_html(
         results, title, summary, scenario_tables(results), caption(results), plots, map_plots
     )
-    write_text_atomic(out / "report.html", html)
+    contents = [
+        tables_markdown(results, title, summary).encode(),
+        *(p.png for p in plots + map_plots),
+        html.encode(),
+    ]
+    # every file goes to a temporary name first; all are renamed once all are written,
+    # so a failed write (disk full) leaves no partial report
+    created = not out.exists()
+    try:
+        with ExitStack() as stack:
+            for target, content in zip(targets, contents, strict=True):
+                tmp = stack.enter_context(atomic_file(target, overwrite=True))
+                write_bytes_durably(tmp, [content])
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     log.info("report written to %s", out / "report.html")
     return Report(out / "report.html", tuple(targets), results, tuple(summary))
 

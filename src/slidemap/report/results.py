@@ -9,6 +9,7 @@ from these two files plus the per-job training logs and maps under ``jobs/``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -180,7 +181,14 @@ def read_results_csv(path: Path) -> tuple[ResultRow, ...]:
         SlidemapError: missing columns, no data row, an unparsable value, or
             two rows for the same scenario, model, window size, seed and test set.
     """
-    with open(path, newline="", encoding="utf-8") as f:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SlidemapError(
+            f"{path} is not a results.csv written by 'slidemap experiment' (not UTF-8 text: "
+            f"{exc.reason} at byte {exc.start})"
+        ) from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -214,9 +222,12 @@ def _parse_row(raw: dict[str, str], path: Path, line: int) -> ResultRow:
     def integer(col: str) -> int:
         value = text(col)
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise SlidemapError(f"{path} line {line}: {col} {value!r} is not an integer") from None
+        if number < 0:
+            raise SlidemapError(f"{path} line {line}: {col} {number} is negative")
+        return number
 
     def real(col: str) -> float:
         value = (raw.get(col) or "").strip()

@@ -14,6 +14,7 @@ A :class:`Table` is plain data, rendered to Markdown here and to HTML by
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slidemap.report.results import ExperimentResults, model_label
@@ -119,9 +120,12 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tables_markdown(results: ExperimentResults, title: str) -> str:
-    """``tables.md``: a heading, the caption and every scenario table."""
-    parts = [f"# {title}", "", caption(results), ""]
+def tables_markdown(results: ExperimentResults, title: str, summary: Sequence[str] = ()) -> str:
+    """``tables.md``: a heading, the ``summary`` sentences, the caption and every table."""
+    parts = [f"# {title}", ""]
+    if summary:
+        parts += [*(f"* {sentence}" for sentence in summary), ""]
+    parts += [caption(results), ""]
     for table in scenario_tables(results):
         parts += [to_markdown(table), ""]
     return "\n".join(parts)
