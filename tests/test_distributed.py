@@ -105,7 +105,8 @@ def train_args(areas: Path, out: Path, epochs: int) -> list[str]:
     return [
         *("train", "--area", str(areas / "a"), "--area", str(areas / "c"), "--patch", "32"),
         *("--epochs", str(epochs), "--seed", "7", "--threads", "1", "--device", "cpu"),
-        *("--out", str(out)),
+        # fp32: DDP equals one process up to fp32 rounding (bf16 would round the shards apart)
+        *("--precision", "fp32", "--out", str(out)),
     ]
 
 
@@ -118,6 +119,7 @@ def single(areas: Path, out: Path, epochs: int, resume: bool = False) -> None:
         seed=7,
         threads=1,
         device="cpu",
+        precision="fp32",
         resume=resume,
     )
     train(cfg)

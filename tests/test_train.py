@@ -21,6 +21,7 @@ import torch
 
 from conftest import make_tiny_area
 from slidemap.area import TRAIN, VALIDATION, load_area
+from slidemap.backends import cpu_features
 from slidemap.checkpoint import (
     ModelInfo,
     check_bands,
@@ -40,6 +41,7 @@ from slidemap.train import (
     epoch_order,
     masked_bce,
     pick_threshold,
+    resolve_precision,
     train,
     validate,
 )
@@ -328,7 +330,13 @@ def test_early_stopping_restores_the_best_weights(areas: Path, tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "options", [{"precision": "bf16"}, {"channels_last": True}, {"pos_weight": 3.0, "batch": 3}]
+    "options",
+    [
+        {"precision": "bf16"},
+        {"precision": "fp32"},
+        {"channels_last": False},
+        {"pos_weight": 3.0, "batch": 3},
+    ],
 )
 def test_training_options(areas: Path, tmp_path: Path, options: dict):
     result = train(config(areas, tmp_path / "run", epochs=2, **options))
@@ -338,6 +346,20 @@ def test_training_options(areas: Path, tmp_path: Path, options: dict):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train_config"][
         next(iter(options))
     ] == next(iter(options.values()))
+
+
+def test_auto_precision_is_resolved_for_the_device_and_stored(areas: Path, tmp_path: Path):
+    cpu = torch.device("cpu")
+    native = "bf16" if cpu_features().bf16 else "fp32"
+    assert resolve_precision("auto", cpu) == native
+    assert [resolve_precision(p, cpu) for p in ("fp32", "bf16")] == ["fp32", "bf16"]
+    assert TrainConfig(areas=(areas / "a",), out=tmp_path).precision == "auto"
+    train(config(areas, tmp_path / "run", epochs=1))
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())["train_config"]
+    assert (stored["precision"], stored["channels_last"]) == (native, True)
+    # resuming with the default "auto" matches the stored, resolved precision
+    resumed = train(config(areas, tmp_path / "run", epochs=2, resume=True))
+    assert resumed.epochs_run == 2
 
 
 def test_resume_in_process_matches_an_uninterrupted_run(areas: Path, tmp_path: Path):

@@ -81,12 +81,18 @@ Example:
 )
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "bf16", "fp16"]),
-    default="fp32",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
     show_default=True,
-    help="bf16: autocast (CPU or CUDA); fp16: mixed precision on CUDA only.",
+    help="auto: bf16 autocast where the CPU (AVX-512-BF16, AMX) or GPU computes bf16 "
+    "natively, else fp32; fp16: mixed precision on CUDA only.",
 )
-@click.option("--channels-last", is_flag=True, help="NHWC memory format (often faster).")
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=True,
+    show_default=True,
+    help="NHWC memory format (faster on CPUs and tensor cores).",
+)
 @click.option(
     "--nodata-max",
     type=float,

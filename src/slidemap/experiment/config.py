@@ -44,8 +44,8 @@ class TrainOptions:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     pos_weight: float | None = None
-    precision: str = "fp32"
-    channels_last: bool = False
+    precision: str = "auto"
+    channels_last: bool = True
     nodata_max: float = 0.5
     device: str = "auto"
     threads: int | None = None
