@@ -119,16 +119,21 @@ class CpuFeatures:
         )
 
 
-def cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuFeatures:
-    """Read the CPU's features; nothing is assumed where ``cpuinfo`` is missing."""
-    flags: set[str] = set()
+def cpuinfo_fields(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[tuple[str, str]]:
+    """``(key, value)`` of every ``key : value`` line of ``cpuinfo``, stripped; [] if unreadable."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        text = ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
+        return []
+    fields = (line.partition(":") for line in text.splitlines())
+    return [(key.strip(), value.strip()) for key, sep, value in fields if sep]
+
+
+def cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuFeatures:
+    """Read the CPU's features; nothing is assumed where ``cpuinfo`` is missing."""
+    flags: set[str] = set()
+    for key, value in cpuinfo_fields(cpuinfo):
+        if key in ("flags", "Features"):
             flags.update(value.lower().split())
             break
     return CpuFeatures(frozenset(flags), str(torch.backends.cpu.get_cpu_capability()))

@@ -41,6 +41,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 def _register() -> None:
     from slidemap.cli import (
+        bench,
         demo,
         evaluate,
         experiment,
@@ -53,6 +54,7 @@ def _register() -> None:
         train,
     )
 
+    cli.add_command(bench.bench)
     cli.add_command(demo.demo)
     cli.add_command(evaluate.evaluate)
     cli.add_command(experiment.experiment)
