@@ -279,9 +279,10 @@ def _report(scene_side: int, scene_seconds: float, rss_mib: float) -> BenchRepor
     }
     report = BenchReport("standard", machine)
     peak = Measurement("peak.fp32", "peak", 100.0, "GFLOP/s")
-    train_p = {"model": "unet", "patch": 64, "precision": "fp32"}
+    train_p = {"model": "unet", "patch": 64, "precision": "fp32", "channels_last": False}
+    fast_p = {**train_p, "precision": "bf16", "channels_last": True}
     naive = Measurement("train.unet.64.naive", "train", 40.0, "windows/s", train_p)
-    fast = compared("train.unet.64.default", "train", 80.0, "windows/s", naive, train_p)
+    fast = compared("train.unet.64.default", "train", 80.0, "windows/s", naive, fast_p)
     infer_p = {"model": "unet", "backend": "openvino", "precision": "fp32"}
     i_naive = Measurement("infer.unet.naive", "infer", 1.0, "Mpx/s", {**infer_p, "backend": "x"})
     ov = compared("infer.unet.openvino-fp32", "infer", 3.0, "Mpx/s", i_naive, infer_p)
@@ -291,6 +292,12 @@ def _report(scene_side: int, scene_seconds: float, rss_mib: float) -> BenchRepor
     thr = Measurement(f"scene.{scene_side}.throughput", "scene", 1.0, "Mpx/s", scene_p)
     rss = Measurement(f"scene.{scene_side}.peak_rss", "scene", rss_mib, "MiB", scene_p)
     report.add(peak, naive, fast, i_naive, ov, gf, diff, thr, rss)
+    f1_ref = Measurement(
+        "accuracy.train.unet.fp32", "accuracy", 0.9, "F1", train_p, samples=(0.89, 0.91)
+    )
+    report.add(
+        f1_ref, compared("accuracy.train.unet.default", "accuracy", 0.9, "F1", f1_ref, fast_p)
+    )
     return report
 
 
@@ -300,6 +307,7 @@ def test_targets_are_judged_against_this_machine() -> None:
     peak = targets["fp32_inference_peak.unet"]
     assert peak.met is True and peak.measured == pytest.approx(85.0)
     assert targets["training"].met is True and targets["training"].measured == pytest.approx(2.0)
+    assert "sizes 64 px" in targets["training"].basis
     assert targets["fast_mode.unet"].met is None  # no bf16 backend ran
     assert targets["fp32_inference_peak.resunet"].met is None
     tile = targets["tile_seconds"]
@@ -309,6 +317,31 @@ def test_targets_are_judged_against_this_machine() -> None:
     assert "run --full" in targets["tile_memory"].basis
     slow = {t.name: t for t in judge(_report(1098, 1.0, 3000.0))}
     assert slow["tile_seconds"].met is False and slow["tile_memory"].met is False
+
+
+def test_speed_targets_without_an_f1_are_undecided_and_an_f1_loss_fails() -> None:
+    report = BenchReport("quick", {})
+    train_p = {"model": "unet", "patch": 32, "precision": "fp32", "channels_last": False}
+    fast_p = {**train_p, "precision": "bf16", "channels_last": True}
+    naive = Measurement("train.unet.32.naive", "train", 40.0, "windows/s", train_p)
+    infer_p = {"model": "resunet", "backend": "openvino", "precision": "bf16"}
+    i_naive = Measurement("infer.resunet.naive", "infer", 1.0, "Mpx/s", {**infer_p, "backend": "x"})
+    report.add(
+        naive,
+        compared("train.unet.32.default", "train", 80.0, "windows/s", naive, fast_p),
+        i_naive,
+        compared("infer.resunet.openvino-bf16", "infer", 6.0, "Mpx/s", i_naive, infer_p),
+        Measurement("maxdiff.resunet.openvino-bf16", "maxdiff", 1e-3, "probability", infer_p),
+    )
+    targets = {t.name: t for t in judge(report)}
+    # fast enough and close enough, but no F1: neither met nor failed
+    assert targets["fast_mode.resunet"].met is None
+    assert "F1 not measured" in targets["fast_mode.resunet"].basis
+    assert targets["training"].met is None and "F1 not measured" in targets["training"].basis
+    f1_ref = Measurement("accuracy.train.unet.fp32", "accuracy", 0.9, "F1", train_p, samples=(0.9,))
+    worse = compared("accuracy.train.unet.default", "accuracy", 0.8, "F1", f1_ref, fast_p)
+    report.add(f1_ref, worse)
+    assert {t.name: t for t in judge(report)}["training"].met is False
 
 
 def test_table_and_json_of_a_report(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def _defaults(defaults: dict[str, Any]) -> list[str]:
 
 
 def _verdict(t: Target) -> str:
-    return {True: "met", False: "NOT met", None: "n/a"}[t.met]
+    return {True: "met", False: "NOT met", None: "undecided"}[t.met]
 
 
 def format_table(report: BenchReport) -> str:

@@ -20,6 +20,14 @@ EXACT_FP32, FAST_PROB, FAST_F1, BACKEND_PROB = 1e-5, 2e-3, 0.005, 1e-4
 TILE_SECONDS, TILE_MIB = 90.0, 2048.0
 
 
+def _verdict(passes: bool, f1_ok: bool | None) -> bool | None:
+    """Met when the speed and probability criteria pass and F1 held; undecided (None)
+    when they pass but F1 was not measured."""
+    if not passes or f1_ok is False:
+        return False
+    return f1_ok
+
+
 def _label(m: Measurement) -> str:
     return m.name.rsplit(".", 1)[1]
 
@@ -73,7 +81,7 @@ def fast_mode(report: BenchReport, model: str) -> Target:
         f1_ok = abs(delta) <= FAST_F1
         f1_text = f"F1 {f1_row.value:.4f} vs fp32 {naive_f1.value:.4f} (dF1 {delta:+.4f})"
     speedup = best.ratio or 0.0
-    met = speedup >= FAST_SPEEDUP and diff <= FAST_PROB and f1_ok is not False
+    met = _verdict(speedup >= FAST_SPEEDUP and diff <= FAST_PROB, f1_ok)
     basis = f"{label} {speedup:.2f}x, max |dp| {diff:.1e}, {f1_text}"
     return Target(key, goal, speedup, "x", met, basis)
 
@@ -109,13 +117,12 @@ def training(report: BenchReport) -> Target:
             f"(fp32 seed spread {noise:.3f} over {len(ref.samples)} seed(s))"
         )
     ratio = worst.ratio or 0.0
+    sizes = "/".join(sorted({m.name.split(".")[2] for m in rows}, key=int))
     basis = (
-        f"worst default speed-up {ratio:.2f}x ({worst.name}); best of any recipe "
+        f"sizes {sizes} px; worst default speed-up {ratio:.2f}x ({worst.name}); best of any recipe "
         f"{best_any.ratio or 0.0:.2f}x ({best_any.name}); {f1_text}"
     )
-    return Target(
-        "training", goal, ratio, "x", ratio >= TRAIN_SPEEDUP and f1_ok is not False, basis
-    )
+    return Target("training", goal, ratio, "x", _verdict(ratio >= TRAIN_SPEEDUP, f1_ok), basis)
 
 
 def backend_agreement(report: BenchReport) -> Target:
