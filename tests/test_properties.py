@@ -128,13 +128,15 @@ def test_blended_probability_is_a_convex_combination_of_the_windows(
     height: int, width: int, window: int, seed: int, data: st.DataObject
 ) -> None:
     """Normalised blend weights sum to 1: the blend lies between the windows' own values,
-    and windows that agree on a pixel give exactly that value back."""
+    and windows that agree on a pixel give that value back — up to the rounding of
+    float32 sums, which grows with the number of windows covering a pixel (up to
+    window² when the overlap is window - 1)."""
     overlap = data.draw(st.integers(0, window - 1))
     lay = layout(height, width, window, overlap)
     probs = _window_probabilities(lay.windows, seed)
     whole = Window(0, 0, height, width)
     blender, lo, hi = Blender(whole, window), np.ones((height, width)), np.zeros((height, width))
-    constant = Blender(whole, window)
+    constant, covering = Blender(whole, window), np.zeros((height, width))
     for win, prob in zip(lay.windows, probs, strict=True):
         blender.add(win, prob)
         constant.add(win, np.full(prob.shape, 0.3, np.float32))
@@ -143,10 +145,16 @@ def test_blended_probability_is_a_convex_combination_of_the_windows(
         canvas[r : r + win.height, c : c + win.width] = prob
         mine = canvas[-lay.padded.row_off :, -lay.padded.col_off :][:height, :width]
         lo, hi = np.fmin(lo, mine), np.fmax(hi, mine)
+        covering += np.isfinite(mine)
+    # two float32 sums of `covering` terms and a division: relative error <= (2n + 1) eps
+    tol = (2 * covering + 1) * np.finfo(np.float32).eps
     out = blender.probabilities()
     assert np.isfinite(out).all()
-    assert (out >= lo - 1e-6).all() and (out <= hi + 1e-6).all()
-    np.testing.assert_allclose(constant.probabilities(), 0.3, rtol=1e-6)
+    assert (out >= lo * (1 - tol)).all() and (out <= hi * (1 + tol)).all()
+    assert (np.abs(constant.probabilities() - 0.3) <= 0.3 * tol).all()
+    # the usual layouts (a few windows per pixel) are exact to a few ulp
+    if overlap <= window // 2:
+        np.testing.assert_allclose(constant.probabilities(), 0.3, rtol=1e-6)
 
 
 @SLOW
