@@ -75,6 +75,10 @@ class WindowPlan:
         """Windows run over a ``side`` × ``side`` image."""
         return len(layout(side, side, self.window, self.overlap).windows)
 
+    def window_side(self, side: int) -> int:
+        """Side of the windows run over a ``side`` × ``side`` image (smaller on small images)."""
+        return layout(side, side, self.window, self.overlap).windows[0].height
+
 
 def backends(
     model: nn.Module, info: ModelInfo, features: CpuFeatures, threads: int | None
@@ -106,7 +110,7 @@ def backends(
 
 def warm_up(backend: Backend, channels: int, plan: WindowPlan, side: int) -> None:
     """One call on a batch of the window size the timed runs use (kernel selection, compilation)."""
-    window = min(plan.window, -(-side // 16) * 16)
+    window = plan.window_side(side)
     backend(np.zeros((plan.batch, channels, window, window), np.float32))
 
 
@@ -226,7 +230,7 @@ def measure(
     for backend in candidates.values():
         warm_up(backend, image.shape[0], plan, side)
     seconds, probs = timed_rounds(probability_runs(candidates, image, plan), rounds)
-    window = min(plan.window, -(-side // 16) * 16)
+    window = plan.window_side(side)
     params = {
         "model": info.model_name,
         "side": side,
