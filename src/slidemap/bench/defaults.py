@@ -23,15 +23,12 @@ def auto_backend() -> str:
     return next(name for name in AUTO_ORDER if name == "torch" or installed(name))
 
 
-def _best(rows: list[Measurement]) -> dict[str, Any] | None:
-    if not rows:
-        return None
-    best = max(rows, key=lambda m: m.ratio or 0.0)
-    return {"option": best.name.rsplit(".", 1)[1], "speedup": best.ratio}
-
-
 def _choice(row: Measurement | None) -> dict[str, Any] | None:
     return None if row is None else {"option": row.name.rsplit(".", 1)[1], "speedup": row.ratio}
+
+
+def _best(rows: list[Measurement]) -> dict[str, Any] | None:
+    return _choice(max(rows, key=lambda m: m.ratio or 0.0)) if rows else None
 
 
 def _exact(report: BenchReport, row: Measurement) -> bool:

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -205,27 +206,29 @@ class _Run:
         out: list[tuple[str, Callable[[], None]]] = [("matmul peak", self.peak)]
         for model in self.opts.models:
             for patch in self.opts.train_patches:
-                out.append((f"train {model} {patch}", _bind(self.train, model, patch)))
+                out.append((f"train {model} {patch}", partial(self.train, model, patch)))
         for recipe in accuracy.accuracy_recipes(self.recipes):
-            out.append((f"accuracy {recipe.label}", _bind(self.accuracy, recipe)))
+            out.append((f"accuracy {recipe.label}", partial(self.accuracy, recipe)))
         for model in self.opts.infer_trained:
             if model != "unet" and model in self.opts.models:
-                out.append((f"accuracy {model}", _bind(self.train_for_inference, model)))
+                out.append((f"accuracy {model}", partial(self.train_for_inference, model)))
         for model in self.opts.models:
-            out.append((f"infer {model}", _bind(self.infer, model)))
+            out.append((f"infer {model}", partial(self.infer, model)))
         for side in self.opts.scene_sides:
-            out.append((f"scene {side}", _bind(self.scene, side)))
+            out.append((f"scene {side}", partial(self.scene, side)))
         return out
 
     def peak(self) -> None:
-        self.peak_fp32 += matmul_gflops(torch.float32, self.opts.peak_n, self.opts.peak_repeats)
-        if self.features.bf16:
-            self.peak_bf16 += matmul_gflops(
-                torch.bfloat16, self.opts.peak_n, self.opts.peak_repeats
-            )
-        else:
+        self._sample_peaks(self.opts.peak_repeats)
+        if not self.features.bf16:
             reason = f"no native bf16 ({self.features.describe()})"
             self.report.skipped.append(Skipped("peak.bf16", reason))
+
+    def _sample_peaks(self, repeats: int) -> None:
+        """``repeats`` more samples of the fp32 (and, where native, bf16) matmul peak."""
+        self.peak_fp32 += matmul_gflops(torch.float32, self.opts.peak_n, repeats)
+        if self.features.bf16:
+            self.peak_bf16 += matmul_gflops(torch.bfloat16, self.opts.peak_n, repeats)
 
     def train(self, model: str, patch: int) -> None:
         area = training.train_area(
@@ -318,9 +321,7 @@ class _Run:
             self.rows.setdefault("accuracy_infer", []).extend(
                 accuracy.backend_f1(result.candidates, info, self._accuracy_area(), self.plan)
             )
-        self.peak_fp32 += matmul_gflops(torch.float32, self.opts.peak_n, 2)
-        if self.features.bf16:
-            self.peak_bf16 += matmul_gflops(torch.bfloat16, self.opts.peak_n, 2)
+        self._sample_peaks(2)
 
     def scene(self, side: int) -> None:
         if "unet" not in self.trained:
@@ -400,10 +401,6 @@ class _Run:
         report.targets = judge(report)
         report.defaults = defaults(report, self.features)
         return report
-
-
-def _bind(method: Callable[..., None], *args: object) -> Callable[[], None]:
-    return lambda: method(*args)
 
 
 def run_bench(opts: BenchOptions) -> BenchReport:

@@ -167,33 +167,17 @@ def config(
     )
 
 
-def recipe_rates(
-    area_dir: Path,
-    run_dir: Path,
-    model_name: str,
-    patch: int,
-    recipe: Recipe,
-    epochs: int,
-    seed: int,
-    threads: int | None,
-) -> list[float]:
-    """Training throughput of :func:`slidemap.train.train` with ``recipe``.
+def recipe_rates(cfg: TrainConfig) -> list[float]:
+    """Training throughput of :func:`slidemap.train.train` run with ``cfg``.
 
     Args:
-        area_dir: the prepared area to train on.
-        run_dir: run directory to (over)write.
-        model_name, patch: network and window side.
-        recipe: channels-last and precision.
-        epochs: measured epochs (one more is run first and not counted).
-        seed: training seed.
-        threads: torch threads (None: torch's default).
+        cfg: a bench run (:func:`config`); its first epoch is the warm-up.
 
     Returns:
-        ``patches_per_s`` of each measured epoch, from ``metrics.jsonl``.
+        ``patches_per_s`` of each epoch after the first, from ``metrics.jsonl``.
     """
-    cfg = config(area_dir, run_dir, model_name, patch, recipe, epochs + 1, seed, threads)
     train(cfg)
-    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (cfg.out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     return [float(json.loads(line)["patches_per_s"]) for line in lines[1:]]
 
 
@@ -233,9 +217,9 @@ def measure(
     for _ in range(rounds):
         samples["naive"] += naive_rates(area_dir, model_name, patch, 1, seed)
         for recipe in chosen:
-            samples[recipe.label] += recipe_rates(
-                area_dir, run_dir, model_name, patch, recipe, 1, seed, threads
-            )
+            # one warm-up epoch and one measured epoch
+            cfg = config(area_dir, run_dir, model_name, patch, recipe, 2, seed, threads)
+            samples[recipe.label] += recipe_rates(cfg)
     params = {"model": model_name, "patch": patch, "batch": BATCH, "threads": threads}
     naive = Measurement(
         f"train.{model_name}.{patch}.naive",
