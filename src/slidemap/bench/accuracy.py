@@ -104,25 +104,16 @@ def training_measurements(
         recipes: the recipes of ``scores``, the reference first.
         params: what was trained (``model`` names the network).
     """
-    reference = recipes[0]
     model = params["model"]
-    base = Measurement(
-        f"accuracy.train.{model}.{reference.label}",
-        "accuracy",
-        statistics.fmean(scores[reference.label]),
-        "F1",
-        {**params, "channels_last": reference.channels_last, "precision": reference.precision},
-        samples=tuple(scores[reference.label]),
-    )
-    out = [base]
-    for r in recipes[1:]:
+    out: list[Measurement] = []
+    for r in recipes:
         out.append(
             compared(
                 f"accuracy.train.{model}.{r.label}",
                 "accuracy",
                 statistics.fmean(scores[r.label]),
                 "F1",
-                base,
+                out[0] if out else None,
                 {**params, "channels_last": r.channels_last, "precision": r.precision},
                 tuple(scores[r.label]),
             )
@@ -153,8 +144,5 @@ def backend_f1(
         score = f1(counts_at(prob, area.label, scored, info.threshold))
         params = {"model": info.model_name, "backend": label, "threshold": info.threshold}
         name = f"accuracy.infer.{info.model_name}.{label}"
-        if out:
-            out.append(compared(name, "accuracy", score, "F1", out[0], params))
-        else:
-            out.append(Measurement(name, "accuracy", score, "F1", params))
+        out.append(compared(name, "accuracy", score, "F1", out[0] if out else None, params))
     return out

@@ -248,10 +248,10 @@ def measure(
         backend = candidates[label]
         row_params = {**params, "backend": backend.name, "precision": backend.precision}
         name = f"infer.{info.model_name}.{label}"
-        if not out:
-            out.append(Measurement(name, "infer", max(rates), "Mpx/s", row_params, samples=rates))
+        naive = out[0] if out else None
+        out.append(compared(name, "infer", max(rates), "Mpx/s", naive, row_params, rates))
+        if naive is None:
             continue
-        out.append(compared(name, "infer", max(rates), "Mpx/s", out[0], row_params, rates))
         stats = diff_stats(probs[label], probs[NAIVE], info.threshold)
         out.append(
             Measurement(

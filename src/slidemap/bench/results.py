@@ -85,11 +85,16 @@ def compared(
     group: str,
     value: float,
     unit: str,
-    baseline: Measurement,
+    baseline: Measurement | None,
     params: dict[str, Any] | None = None,
     samples: tuple[float, ...] = (),
 ) -> Measurement:
-    """A measurement compared with ``baseline`` (ratio None when either value is not > 0)."""
+    """A measurement compared with ``baseline`` (ratio None when either value is not > 0).
+
+    ``baseline`` None: the measurement is itself a baseline (no ratio).
+    """
+    if baseline is None:
+        return Measurement(name, group, value, unit, params or {}, samples=samples)
     ratio = value / baseline.value if value > 0 and baseline.value > 0 else None
     return Measurement(name, group, value, unit, params or {}, baseline.name, ratio, samples)
 
