@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from slidemap.errors import SlidemapError
-from slidemap.io.atomic import atomic_dir, atomic_file, write_text_atomic
+from slidemap.io.atomic import (
+    TEMPORARY_TAIL,
+    _host,
+    atomic_dir,
+    atomic_file,
+    write_text_atomic,
+)
 
 
 def test_atomic_dir_appears_complete_with_usual_mode(tmp_path: Path) -> None:
@@ -60,3 +69,83 @@ def test_unwritable_parent_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(SlidemapError, match="cannot create output directory"):
         write_text_atomic(blocker / "sub" / "out.txt", "x")
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has run and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _temporary(folder: Path, name: str, owner: str, directory: bool = False) -> Path:
+    """A temporary of output ``name`` as a killed writer ``owner`` ("pid@host") leaves it."""
+    path = folder / f".{name}.{owner}.{'d1r' if directory else 'f1le'}.partial"
+    if directory:
+        path.mkdir()
+        (path / "half.tif").write_bytes(b"II*\0")
+    else:
+        path.write_bytes(b"half")
+    return path
+
+
+def test_temporaries_carry_their_writer(tmp_path: Path) -> None:
+    with atomic_file(tmp_path / "f.json") as tmp_file, atomic_dir(tmp_path / "out") as tmp_dir:
+        for tmp, name in ((tmp_file, "f.json"), (tmp_dir, "out")):
+            assert tmp.name.startswith(f".{name}.{os.getpid()}@")
+            tail = TEMPORARY_TAIL.fullmatch(tmp.name[len(name) + 2 :])
+            assert tail is not None and tail["host"] == _host()
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_next_write_removes_what_a_killed_writer_left(tmp_path: Path, kind: str) -> None:
+    here, dead = _host(), _dead_pid()
+    name = "f.json" if kind == "file" else "out"
+    stale = [
+        _temporary(tmp_path, name, f"{dead}@{here}"),
+        _temporary(tmp_path, name, f"{dead}@{here}", directory=True),
+    ]
+    kept = [
+        _temporary(tmp_path, name, f"{os.getpid()}@{here}"),  # a writer still running
+        _temporary(tmp_path, name, f"{dead}@other-machine.example"),  # can't be probed
+        _temporary(tmp_path, f"{name}.b", f"{dead}@{here}"),  # another output's
+        _temporary(tmp_path, f"x{name}", f"{dead}@{here}"),
+        _temporary(tmp_path, name, f"0@{here}"),  # not a pid
+        tmp_path / f".{name}.k1ll3d.partial",  # no writer in the name
+    ]
+    kept[-1].write_text("?")
+    if kind == "file":
+        write_text_atomic(tmp_path / name, "{}")
+    else:
+        with atomic_dir(tmp_path / name) as tmp:
+            (tmp / "a.txt").write_text("a")
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in kept)
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {name, *(p.name for p in kept)}
+
+
+def test_overwrite_leaves_no_temporary_and_a_failed_swap_keeps_the_old_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    with atomic_dir(out) as tmp:
+        (tmp / "v").write_text("1")
+    with atomic_dir(out, overwrite=True) as tmp:
+        (tmp / "v").write_text("2")
+    assert (out / "v").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+    real_replace, calls = os.replace, []
+
+    def second_rename_fails(src: object, dst: object) -> None:
+        calls.append(dst)
+        if len(calls) == 2:  # the new output into place
+            raise OSError(errno.EXDEV, "simulated")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", second_rename_fails)
+    with pytest.raises(OSError, match="simulated"), atomic_dir(out, overwrite=True) as tmp:
+        (tmp / "v").write_text("3")
+    assert (out / "v").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -248,7 +248,15 @@ class Runner:
 
 def _temporary(name: str) -> bool:
     """A temporary name of :mod:`slidemap.io.atomic` (or a checkpoint being written)."""
-    return name.startswith(".") and (name.endswith(".partial") or ".old-" in name)
+    return name.startswith(".") and name.endswith(".partial")
+
+
+def assert_no_temporaries(output: Path) -> None:
+    """Nothing the killed runs left half-written is still there, beside or below ``output``."""
+    left = list(output.parent.glob(f".{output.name}.*.partial"))
+    for dirpath, dirnames, filenames in os.walk(output):
+        left += [Path(dirpath) / n for n in (*dirnames, *filenames) if _temporary(n)]
+    assert not left, f"temporaries of killed runs left behind: {left}"
 
 
 def final_files(root: Path) -> Iterator[Path]:
@@ -452,6 +460,7 @@ def test_prepare_killed_leaves_nothing_or_a_whole_area(work: Path, area_file: Pa
             runner, args, args, profile.kill_points(seed, resumed=False), root, out
         )
         assert_same_area(reference, out)
+        assert_no_temporaries(out)
     assert checksums(area_file.parent) == inputs
     report("prepare", kills, profile)
 
@@ -518,6 +527,7 @@ def test_train_killed_resumes_to_the_same_weights(
         points = profile.kill_points(seed, resumed=True)
         kills += kill_and_recover(runner, args, [*args, "--resume"], points, root, None)
         assert_same_run(train_reference.out, run)
+        assert_no_temporaries(run)
     assert checksums(prepared) == inputs
     report("train", kills, profile)
 
@@ -567,6 +577,7 @@ def test_experiment_killed_resumes_to_the_same_results(work: Path, prepared: Pat
         points = profile.kill_points(seed, resumed=True)
         kills += kill_and_recover(runner, args, args, points, root, None)
         assert read_results(out / "results.csv") == expected
+        assert_no_temporaries(out)
         for confusion in reference.glob("jobs/*/eval/*/confusion.tif"):
             assert_same_rasters(confusion, out / confusion.relative_to(reference))
     assert checksums(prepared) == inputs
@@ -626,5 +637,6 @@ def test_predict_killed_leaves_nothing_or_whole_maps(
             runner, args, args, profile.kill_points(seed, resumed=False), root, out
         )
         assert_same_prediction(reference, out)
+        assert_no_temporaries(out)
     assert {**checksums(area_file.parent), **checksums(model)} == inputs
     report("predict", kills, profile)

@@ -8,13 +8,23 @@ Existing outputs are replaced only when the caller says ``overwrite``.
 A write that fails for lack of space (disk full, quota, file size limit)
 becomes a :class:`SlidemapError` naming the output; the temporary files are
 removed first.
+
+A temporary is named ``.<name>.<pid>@<host>.<random>.partial`` after the
+process that writes it. A command killed outright (SIGKILL, power loss)
+cannot remove its temporaries; the next write of the same output removes
+those whose process is gone (:func:`remove_stale_temporaries`), and leaves
+alone the ones of a process still running or of another machine sharing the
+directory.
 """
 
 from __future__ import annotations
 
 import errno
+import glob
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +34,8 @@ from slidemap.errors import SlidemapError
 
 #: errno values of a write that failed for lack of space.
 NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+#: What follows ``.<name>.`` in a temporary's name: owner pid, host, random part (tempfile's).
+TEMPORARY_TAIL = re.compile(r"(?P<pid>[0-9]+)@(?P<host>[A-Za-z0-9._-]+)\.[a-z0-9_]+\.partial")
 
 
 class WriteError(OSError):
@@ -80,14 +92,19 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     check_writable_target(path, overwrite)
     _make_parent(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    remove_stale_temporaries(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".partial", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual mode
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            old = path.with_name(f"{_prefix(path)}old.partial")
             os.replace(path, old)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)  # the previous output back under its name
+                raise
             _remove(old)
         else:
             os.replace(tmp, path)
@@ -112,7 +129,8 @@ def atomic_file(path: Path, overwrite: bool = True) -> Iterator[Path]:
     path = Path(path)
     check_writable_target(path, overwrite)
     _make_parent(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, name = tempfile.mkstemp(prefix=_prefix(path), suffix=".partial", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
@@ -127,6 +145,23 @@ def atomic_file(path: Path, overwrite: bool = True) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporaries of output ``path`` left by processes of this machine that are gone.
+
+    A temporary of another machine (a shared file system) or of a process that
+    still runs is kept: it may be a write in progress. Only on POSIX systems,
+    where a process can be probed without harming it.
+    """
+    if os.name != "posix":
+        return
+    prefix = f".{path.name}."
+    host = _host()
+    for tmp in path.parent.glob(glob.escape(prefix) + "*.partial"):
+        owner = TEMPORARY_TAIL.fullmatch(tmp.name[len(prefix) :])
+        if owner and owner["host"] == host and not _running(int(owner["pid"])):
+            _remove(tmp)
 
 
 def is_partial(path: Path) -> bool:
@@ -159,6 +194,29 @@ def write_bytes_durably(path: Path, chunks: Iterable[bytes]) -> None:
             f.write(chunk)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _prefix(path: Path) -> str:
+    """The start of a temporary's name for output ``path``: ``.<name>.<pid>@<host>.``."""
+    return f".{path.name}.{os.getpid()}@{_host()}."
+
+
+def _host() -> str:
+    """This machine's name, reduced to the characters of :data:`TEMPORARY_TAIL`'s host."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "localhost"
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (True when that cannot be told)."""
+    if not 0 < pid < 2**31:
+        return True  # not a pid this machine can have: keep the file
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, but belongs to another user
+        return True
+    return True
 
 
 def _make_parent(path: Path) -> None:
