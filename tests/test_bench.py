@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import math
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def test_tiny_suite_writes_a_complete_json_document(
 ) -> None:
     code, _, doc = tiny_run
     assert code == 0
-    assert doc["schema"] == "slidemap-bench/1"
+    assert doc["schema"] == "slidemap-bench/2"
     assert doc["mode"] == "tiny"
     machine = doc["machine"]
     assert machine["torch_threads"] == 1
@@ -79,7 +80,13 @@ def test_tiny_suite_writes_a_complete_json_document(
             assert m["baseline"] in by_name, m["name"]
         if m["ratio"] is not None:
             assert math.isfinite(m["ratio"]) and m["ratio"] > 0, m["name"]
-            expected = m["value"] / by_name[m["baseline"]]["value"]
+            base = by_name[m["baseline"]]
+            if m["group"] in ("train", "infer"):  # timed in rounds with the baseline
+                assert len(m["samples"]) == len(base["samples"]) >= 1, m["name"]
+                within = [s / b for s, b in zip(m["samples"], base["samples"], strict=True)]
+                expected = statistics.median_low(within)
+            else:
+                expected = m["value"] / base["value"]
             assert m["ratio"] == pytest.approx(expected), m["name"]
     # every speed-up, % of peak and scaling ratio is there (the naive rows are the baselines)
     for m in rows:
@@ -342,6 +349,23 @@ def test_speed_targets_without_an_f1_are_undecided_and_an_f1_loss_fails() -> Non
     worse = compared("accuracy.train.unet.default", "accuracy", 0.8, "F1", f1_ref, fast_p)
     report.add(f1_ref, worse)
     assert {t.name: t for t in judge(report)}["training"].met is False
+
+
+def test_speedups_of_rounds_cancel_a_machine_that_changes_speed() -> None:
+    # the machine ran fast in round 2, while the naive loop had its turn
+    naive = Measurement("train.unet.32.naive", "train", 100.0, "windows/s", samples=(60, 100, 62))
+    rates = (90.0, 95.0, 93.0)
+    fast = compared("train.unet.32.default", "train", 95.0, "windows/s", naive, None, rates)
+    assert fast.ratio == pytest.approx(0.95)  # best / best: the fast path looks slower
+    paired = compared("t", "train", 95.0, "windows/s", naive, None, rates, rounds=True)
+    assert paired.ratio == pytest.approx(1.5)  # median of 1.5, 0.95, 1.5
+    two = Measurement("n", "train", 100.0, "windows/s", samples=(60.0, 100.0))
+    low = compared("t", "train", 95.0, "windows/s", two, None, (90.0, 95.0), rounds=True)
+    assert low.ratio == pytest.approx(0.95)  # even count: the lower middle, never flattering
+    stalled = compared("t", "train", 95.0, "windows/s", two, None, (0.0, 95.0), rounds=True)
+    assert stalled.ratio is None
+    with pytest.raises(ValueError, match="2 rounds, baseline 3"):
+        compared("t", "train", 95.0, "windows/s", naive, None, (90.0, 95.0), rounds=True)
 
 
 def test_table_and_json_of_a_report(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ windows and blend them the same way; only the backend differs:
 
 Backends are built and warmed up (one call at the window size) before any
 timing; rounds run every backend once in turn, so load from other processes
-affects them alike, and each one's best round is its value (other processes
-only ever slow a run down, so the fastest round is the least disturbed one).
+affects them alike. Each one's best round is its value (other processes only
+ever slow a run down, so the fastest round is the least disturbed one); its
+speed-up is the median over rounds of its speed-up within a round
+(:mod:`slidemap.bench.results`).
 Throughput is scene pixels per second; achieved GFLOP/s counts the FLOPs of
 every window actually run (overlaps included).
 """
@@ -249,7 +251,9 @@ def measure(
         row_params = {**params, "backend": backend.name, "precision": backend.precision}
         name = f"infer.{info.model_name}.{label}"
         naive = out[0] if out else None
-        out.append(compared(name, "infer", max(rates), "Mpx/s", naive, row_params, rates))
+        out.append(
+            compared(name, "infer", max(rates), "Mpx/s", naive, row_params, rates, rounds=True)
+        )
         if naive is None:
             continue
         stats = diff_stats(probs[label], probs[NAIVE], info.threshold)

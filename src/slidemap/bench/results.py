@@ -1,24 +1,34 @@
 """What ``slidemap bench`` measured: measurements, skipped items, targets, and the JSON file.
 
 Every number is a :class:`Measurement` with a unit. A measurement compared
-with another one names it as ``baseline`` and carries ``ratio = value /
-baseline value``: a speed-up for throughputs (higher is better), the fraction
-of the machine's peak for achieved GFLOP/s, the growth over the smallest scene
-for scene throughput and memory. Measurements without a comparison (peak,
-probability differences) have ``baseline`` and ``ratio`` None.
+with another one names it as ``baseline`` and carries a ``ratio``: a speed-up
+for throughputs (higher is better), the fraction of the machine's peak for
+achieved GFLOP/s, the growth over the smallest scene for scene throughput and
+memory. Measurements without a comparison (peak, probability differences)
+have ``baseline`` and ``ratio`` None.
+
+The ratio is ``value / baseline value``, except for measurements timed in
+rounds together with their baseline (training and inference throughput: each
+round runs the baseline and every candidate in turn). Their ratio is the
+median over rounds of the ratio within each round (the lower of the two
+middle ones for an even number of rounds), so that the machine getting
+faster or slower between rounds, as a shared machine does, cancels out
+instead of favouring whichever candidate happened to run in its fastest
+minutes.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slidemap.io.atomic import atomic_file
 
-SCHEMA = "slidemap-bench/1"
+SCHEMA = "slidemap-bench/2"
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,8 @@ class Measurement:
         unit: e.g. "windows/s", "Mpx/s", "GFLOP/s", "probability", "F1", "MiB".
         params: what was measured (model, window, backend, precision, threads, …).
         baseline: name of the measurement this one is compared with, or None.
-        ratio: ``value / baseline's value`` (None without a baseline or when that is 0).
+        ratio: ``value / baseline's value``, or the median ratio within rounds
+            (module docstring); None without a baseline or when a value is not > 0.
         samples: the individual repeats (same unit); ``value`` is their best (fastest).
     """
 
@@ -88,14 +99,23 @@ def compared(
     baseline: Measurement | None,
     params: dict[str, Any] | None = None,
     samples: tuple[float, ...] = (),
+    rounds: bool = False,
 ) -> Measurement:
-    """A measurement compared with ``baseline`` (ratio None when either value is not > 0).
+    """A measurement compared with ``baseline`` (ratio None when a value is not > 0).
 
     ``baseline`` None: the measurement is itself a baseline (no ratio).
+    ``rounds``: ``samples`` and the baseline's come from the same rounds, in
+    order; the ratio is then their median ratio within a round (module docstring).
     """
     if baseline is None:
         return Measurement(name, group, value, unit, params or {}, samples=samples)
     ratio = value / baseline.value if value > 0 and baseline.value > 0 else None
+    if rounds and ratio is not None:
+        if not samples or len(samples) != len(baseline.samples):
+            raise ValueError(f"{name}: {len(samples)} rounds, baseline {len(baseline.samples)}")
+        pairs = list(zip(samples, baseline.samples, strict=True))
+        ok = all(s > 0 and b > 0 for s, b in pairs)
+        ratio = statistics.median_low(s / b for s, b in pairs) if ok else None
     return Measurement(name, group, value, unit, params or {}, baseline.name, ratio, samples)
 
 

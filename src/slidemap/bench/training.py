@@ -203,11 +203,12 @@ def measure(
     seed: int,
     threads: int | None,
 ) -> list[Measurement]:
-    """Naive baseline and every recipe in turn, ``rounds`` times; best rounds compared with naive.
+    """Naive baseline and every recipe in turn, ``rounds`` times, compared with naive.
 
     Each round runs each candidate for one warm-up and one measured epoch, so
     load from other processes that comes and goes affects all of them alike;
-    each candidate's fastest round is its value (the least disturbed one).
+    each candidate's fastest round is its value (the least disturbed one), its
+    speed-up the median over rounds of its speed-up within a round.
 
     Returns:
         ``train.<model>.<patch>.naive`` (windows/s) and one
@@ -246,6 +247,7 @@ def measure(
                     "loop": "slidemap.train",
                 },
                 tuple(rates),
+                rounds=True,
             )
         )
     return out
