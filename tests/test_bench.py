@@ -208,6 +208,8 @@ def test_modes_grow_from_quick_to_full() -> None:
     assert max(quick.scene_sides) < max(standard.scene_sides) < max(full.scene_sides) == 10980
     assert len(quick.train_patches) < len(standard.train_patches) == 3
     assert quick.train_rounds <= standard.train_rounds <= full.train_rounds
+    for model in ("unet", "resunet"):
+        assert quick.train_px[model] <= standard.train_px[model] <= full.train_px[model]
     assert BenchOptions.for_mode("tiny", threads=1).threads == 1
     with pytest.raises(SlidemapError, match="unknown bench mode 'fast'"):
         BenchOptions.for_mode("fast")

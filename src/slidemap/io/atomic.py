@@ -165,7 +165,7 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 def is_partial(path: Path) -> bool:
-    """Whether ``path`` is a temporary output (``.<name>.<random>.partial``) left by a kill."""
+    """Whether ``path`` is a temporary output (``.<name>.<pid>@<host>.<random>.partial``)."""
     return path.name.startswith(".") and path.name.endswith(".partial")
 
 
