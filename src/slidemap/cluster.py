@@ -1,7 +1,8 @@
 """A Dask client for independent jobs: a new LocalCluster, or a running scheduler.
 
-Scene prediction (:mod:`slidemap.predict_distributed`) spreads its row bands
-over ``dask.distributed`` like the experiment spreads its jobs: with
+The experiment (:mod:`slidemap.experiment.executor`) spreads its jobs and
+scene prediction (:mod:`slidemap.predict_distributed`) its row bands over
+``dask.distributed``: with
 ``--workers N`` on a ``LocalCluster`` of N single-threaded worker processes,
 with ``--scheduler tcp://host:8786`` on an existing cluster (every worker must
 see the inputs and the output directory at the same absolute paths). Dask is
@@ -27,7 +28,7 @@ def import_dask() -> ModuleType:
         import dask.distributed
     except ImportError as exc:
         raise SlidemapError(
-            "--workers > 1 and --scheduler run on Dask, which is not installed: "
+            "--workers > 1 and --scheduler run jobs on Dask, which is not installed: "
             "pip install 'slidemap[distributed]'"
         ) from exc
     return dask.distributed

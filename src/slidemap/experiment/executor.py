@@ -16,26 +16,14 @@ first failing job stops the run (finished jobs are kept).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from types import ModuleType
-from typing import Any
 
+from slidemap.cluster import cpu_cores, dask_client, import_dask
 from slidemap.errors import SlidemapError
 from slidemap.experiment.jobs import Job, JobFailure, JobResult, run_job
 
 #: Dask retries of a job that raised an unexpected exception.
 RETRIES = 2
-CONNECT_TIMEOUT = "20s"
-
-
-def cpu_cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def threads_per_job(threads: int | None, workers: int, scheduler: str | None) -> int:
@@ -45,18 +33,6 @@ def threads_per_job(threads: int | None, workers: int, scheduler: str | None) ->
     if scheduler is not None:
         return 1
     return max(1, cpu_cores() // workers)
-
-
-def import_dask() -> ModuleType:
-    """``dask.distributed``, or a SlidemapError saying how to install it."""
-    try:
-        import dask.distributed
-    except ImportError as exc:
-        raise SlidemapError(
-            "--workers > 1 and --scheduler run jobs on Dask, which is not installed: "
-            "pip install 'slidemap[distributed]'"
-        ) from exc
-    return dask.distributed
 
 
 def execute(jobs: Sequence[Job], workers: int, scheduler: str | None) -> Iterator[JobResult]:
@@ -73,7 +49,7 @@ def execute(jobs: Sequence[Job], workers: int, scheduler: str | None) -> Iterato
     if not jobs:
         return
     distributed = import_dask()
-    with _client(distributed, workers, scheduler) as client:
+    with dask_client(workers, scheduler) as client:
         futures = {
             client.submit(
                 run_job, job, key=f"slidemap-job-{job.key}", retries=RETRIES, pure=False
@@ -102,29 +78,3 @@ def _checked(outcome: JobResult | JobFailure, job: Job) -> JobResult:
             "(finished jobs are kept; run the experiment again after fixing this)"
         )
     return outcome
-
-
-@contextmanager
-def _client(distributed: ModuleType, workers: int, scheduler: str | None) -> Iterator[Any]:
-    """A Dask client on a new LocalCluster, or connected to ``scheduler``."""
-    if scheduler is not None:
-        try:
-            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            raise SlidemapError(
-                f"cannot connect to the Dask scheduler at {scheduler} ({exc}); start one "
-                "('dask scheduler' and 'dask worker ADDRESS') or use --workers"
-            ) from exc
-        with client:
-            yield client
-        return
-    with (
-        distributed.LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client

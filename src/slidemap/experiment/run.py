@@ -9,10 +9,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from slidemap.cluster import check_workers, import_dask
 from slidemap.errors import SlidemapError
 from slidemap.evaluate import ALL
 from slidemap.experiment.config import load_experiment_file
-from slidemap.experiment.executor import execute, import_dask, threads_per_job
+from slidemap.experiment.executor import execute, threads_per_job
 from slidemap.experiment.jobs import Job, JobResult, plan_jobs, read_result
 from slidemap.experiment.results import result_rows, write_results_csv
 from slidemap.io.atomic import has_outputs, write_text_atomic
@@ -67,10 +68,7 @@ def run_experiment(
         SlidemapError: a bad experiment file, ``out`` holds something else, Dask
             is missing or unreachable, or a job failed (finished jobs are kept).
     """
-    if workers < 1:
-        raise SlidemapError(f"--workers must be at least 1, got {workers}")
-    if scheduler is not None and workers != 1:
-        raise SlidemapError("--workers and --scheduler exclude each other; give one")
+    check_workers(workers, scheduler)
     config = load_experiment_file(Path(exp_file))
     if workers > 1 or scheduler is not None:
         import_dask()
