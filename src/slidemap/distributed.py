@@ -38,6 +38,7 @@ PyTorch has no synchronised batch norm, each rank normalises over its own
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -237,9 +238,13 @@ def process_group(device: torch.device) -> Iterator[tuple[Ranks, torch.device]]:
         log.setLevel(max(level, logging.WARNING))
     try:
         yield ranks, device
+        dist.barrier()  # no rank tears the group down while another still uses it
     finally:
         log.setLevel(level)
         if joined:
+            # DDP's reference cycles hold the group: free it while Python still runs, not
+            # in gloo threads at interpreter exit (a rare SIGABRT of one rank at the end)
+            gc.collect()
             dist.destroy_process_group()
 
 
