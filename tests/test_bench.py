@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from slidemap.backends import CpuFeatures, cpu_features
+from slidemap.backends import CpuFeatures, auto_backend, cpu_features
 from slidemap.bench import BenchOptions, BenchReport, Measurement, format_table, write_json
-from slidemap.bench.defaults import auto_backend, defaults
+from slidemap.bench.defaults import defaults
 from slidemap.bench.machine import cpu_model, features_dict, physical_cores
 from slidemap.bench.results import compared
 from slidemap.bench.scene import SceneRecord, run_child, scene_rows

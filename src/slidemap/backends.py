@@ -298,6 +298,13 @@ class OpenVinoBackend:
         return np.asarray(self.compiled(x)[0], dtype=np.float32)
 
 
+def auto_backend(precision: str = "fp32") -> str:
+    """The backend "auto" stands for: the first installed of :data:`AUTO_ORDER`, for bf16
+    OpenVINO or else torch (ONNX Runtime runs fp32 only)."""
+    order = ("openvino", "torch") if precision == "bf16" else AUTO_ORDER
+    return next(n for n in order if installed(n))
+
+
 def make_backend(
     model: nn.Module,
     info: ModelInfo,
@@ -329,8 +336,7 @@ def make_backend(
     if threads is not None and threads < 1:
         raise SlidemapError(f"--threads must be at least 1, got {threads}")
     if name == "auto":
-        order = ("openvino", "torch") if precision == "bf16" else AUTO_ORDER
-        name = next(n for n in order if installed(n))
+        name = auto_backend(precision)
     if name != "torch":
         _require(name)
     if precision == "bf16":

@@ -12,30 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from slidemap.backends import AUTO_ORDER, CpuFeatures, installed
+from slidemap.backends import CpuFeatures, auto_backend
 from slidemap.bench.results import BenchReport, Measurement
-from slidemap.bench.targets import EXACT_FP32
+from slidemap.bench.targets import exact_fp32, option_label
 from slidemap.bench.training import default_recipe
 
 
-def auto_backend() -> str:
-    """The backend ``--backend auto`` picks for fp32 here (first installed of AUTO_ORDER)."""
-    return next(name for name in AUTO_ORDER if name == "torch" or installed(name))
-
-
 def _choice(row: Measurement | None) -> dict[str, Any] | None:
-    return None if row is None else {"option": row.name.rsplit(".", 1)[1], "speedup": row.ratio}
+    return None if row is None else {"option": option_label(row), "speedup": row.ratio}
 
 
 def _best(rows: list[Measurement]) -> dict[str, Any] | None:
     return _choice(max(rows, key=lambda m: m.ratio or 0.0)) if rows else None
-
-
-def _exact(report: BenchReport, row: Measurement) -> bool:
-    """fp32 and within 1e-5 in probability of the naive baseline."""
-    model, label = row.name.split(".")[1], row.name.rsplit(".", 1)[1]
-    diff = report.get(f"maxdiff.{model}.{label}")
-    return row.params.get("precision") == "fp32" and diff is not None and diff.value <= EXACT_FP32
 
 
 def defaults(report: BenchReport, features: CpuFeatures) -> dict[str, Any]:
@@ -60,7 +48,7 @@ def defaults(report: BenchReport, features: CpuFeatures) -> dict[str, Any]:
             {
                 "what": f"infer {model}",
                 "default": _choice(report.get(f"infer.{model}.{backend}-fp32")),
-                "fastest_exact": _best([m for m in rows if _exact(report, m)]),
+                "fastest_exact": _best([m for m in rows if exact_fp32(report, m)]),
                 "fastest": _best(rows),
             }
         )

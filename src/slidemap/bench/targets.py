@@ -28,7 +28,8 @@ def _verdict(passes: bool, f1_ok: bool | None) -> bool | None:
     return f1_ok
 
 
-def _label(m: Measurement) -> str:
+def option_label(m: Measurement) -> str:
+    """The option a measurement names last, e.g. "openvino-fp32" of ``infer.unet.openvino-fp32``."""
     return m.name.rsplit(".", 1)[1]
 
 
@@ -38,24 +39,29 @@ def _diff(report: BenchReport, model: str, label: str) -> float:
     return 0.0 if m is None else m.value
 
 
+def exact_fp32(report: BenchReport, m: Measurement) -> bool:
+    """Whether inference row ``m`` (``infer.*``, ``gflops.*``) is fp32 within 1e-5 of eager."""
+    model = m.name.split(".")[1]
+    return (
+        m.params.get("precision") == "fp32" and _diff(report, model, option_label(m)) <= EXACT_FP32
+    )
+
+
 def inference_peak(report: BenchReport, model: str) -> Target:
     """fp32-exact inference (≤ 1e-5 from eager) at ≥ 80 % of the fp32 matmul peak."""
     goal = f"{model}: fp32-exact inference (<= 1e-5) at >= 80 % of the fp32 matmul peak"
     rows = [
         m
         for m in report.measurements
-        if m.name.startswith(f"gflops.{model}.")
-        and m.params.get("precision") == "fp32"
-        and _diff(report, model, _label(m)) <= EXACT_FP32
-        and m.ratio is not None
+        if m.name.startswith(f"gflops.{model}.") and exact_fp32(report, m) and m.ratio is not None
     ]
     if not rows:
         return Target("fp32_inference_peak." + model, goal, None, "%", None, "not measured")
     best = max(rows, key=lambda m: m.ratio or 0.0)
     pct = 100 * (best.ratio or 0.0)
     basis = (
-        f"{_label(best)} {best.value:.1f} GFLOP/s = {pct:.0f} % of peak "
-        f"(max |dp| {_diff(report, model, _label(best)):.1e})"
+        f"{option_label(best)} {best.value:.1f} GFLOP/s = {pct:.0f} % of peak "
+        f"(max |dp| {_diff(report, model, option_label(best)):.1e})"
     )
     return Target("fp32_inference_peak." + model, goal, pct, "%", pct >= 100 * PEAK_FRACTION, basis)
 
@@ -70,7 +76,7 @@ def fast_mode(report: BenchReport, model: str) -> Target:
         why = "no bf16 backend ran (CPU without native bf16)" if measured else "not measured"
         return Target(key, goal, None, "x", None, why)
     best = max(rows, key=lambda m: m.ratio or 0.0)
-    label = _label(best)
+    label = option_label(best)
     diff = _diff(report, model, label)
     f1_row = report.get(f"accuracy.infer.{model}.{label}")
     naive_f1 = report.get(f"accuracy.infer.{model}.naive")
