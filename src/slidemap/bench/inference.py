@@ -104,7 +104,7 @@ def backends(
             if precision == "bf16" and name == "onnx":
                 continue  # ONNX Runtime's CPU backend is fp32 only
             if precision == "bf16" and not features.bf16:
-                skipped.append(Skipped(f"infer {label}", f"no native bf16 ({features.describe()})"))
+                skipped.append(Skipped.no_bf16(f"infer {label}", features))
                 continue
             out[label] = make_backend(copy.deepcopy(model), info, name, precision, threads)
     return out, skipped

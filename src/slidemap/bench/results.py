@@ -24,9 +24,12 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slidemap.io.atomic import atomic_file
+
+if TYPE_CHECKING:
+    from slidemap.backends import CpuFeatures
 
 SCHEMA = "slidemap-bench/2"
 
@@ -68,6 +71,11 @@ class Skipped:
 
     name: str
     reason: str
+
+    @classmethod
+    def no_bf16(cls, name: str, features: CpuFeatures) -> Skipped:
+        """``name`` skipped because this CPU has no native bf16 (emulated bf16 is slow)."""
+        return cls(name, f"no native bf16 on this CPU ({features.describe()})")
 
 
 @dataclass(frozen=True)

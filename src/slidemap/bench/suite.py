@@ -223,8 +223,7 @@ class _Run:
     def peak(self) -> None:
         self._sample_peaks(self.opts.peak_repeats)
         if not self.features.bf16:
-            reason = f"no native bf16 ({self.features.describe()})"
-            self.report.skipped.append(Skipped("peak.bf16", reason))
+            self.report.skipped.append(Skipped.no_bf16("peak.bf16", self.features))
 
     def _sample_peaks(self, repeats: int) -> None:
         """``repeats`` more samples of the fp32 (and, where native, bf16) matmul peak."""
@@ -333,8 +332,7 @@ class _Run:
             if self.features.bf16:
                 precisions = ("fp32", "bf16")
             else:
-                reason = f"no native bf16 ({self.features.describe()})"
-                self.report.skipped.append(Skipped(f"scene.{side}.bf16", reason))
+                self.report.skipped.append(Skipped.no_bf16(f"scene.{side}.bf16", self.features))
         records = predict_synthetic(
             self.work / f"scene-{side}",
             side,

@@ -91,8 +91,7 @@ def recipes(features: CpuFeatures) -> tuple[list[Recipe], list[Skipped]]:
         if (r.channels_last, r.precision) == (default.channels_last, default.precision):
             continue
         if r.precision == "bf16" and not features.bf16:
-            reason = f"no native bf16 on this CPU ({features.describe()})"
-            skipped.append(Skipped(f"train recipe {r.label}", reason))
+            skipped.append(Skipped.no_bf16(f"train recipe {r.label}", features))
             continue
         out.append(r)
     return out, skipped
