@@ -29,7 +29,7 @@ Numerics (measured by ``slidemap bench``, docs/performance.md): channels-last
 memory format, and bf16 autocast where the hardware computes bf16 natively
 (``precision="auto"``: CPUs with AVX-512-BF16 or AMX, CUDA devices with bf16;
 plain fp32 elsewhere). That is the fastest recipe at every window size
-(1.3–2.3 × the plain fp32 loop on a 2-core Zen 4) with validation F1
+(1.3–2.4 × the plain fp32 loop on a 2-core Zen 4) with validation F1
 unchanged within seed noise; ``precision="fp32"`` and
 ``channels_last=False`` give the paper's plain fp32 loop. The precision a run
 used is stored resolved in ``config.json``.
