@@ -366,6 +366,13 @@ def predict_truncated_band(ws: Workspace) -> Call:
     return predict(ws, f"cannot read band B4 {path}: file is corrupt or truncated", *given)
 
 
+@case("predict-band-cut-in-its-header", table=CASES)
+def predict_band_cut_in_its_header(ws: Workspace) -> Call:
+    given = scene_bands(ws)
+    path = corrupt.cut(ws.path("in", "B4.tif"), 300)
+    return predict(ws, f"cannot read band B4 {path}: file is corrupt or truncated", *given)
+
+
 @case("predict-random-bytes-jp2", table=CASES)
 def predict_random_bytes_jp2(ws: Workspace) -> Call:
     path = ws.path("in", "T33UUU_B03.jp2")

@@ -164,6 +164,13 @@ def prepare_dem_without_crs(ws: Workspace) -> Call:
     return prepare(ws, f"DEM {path} has no CRS; georeference it first")
 
 
+@case("prepare-dem-cut-in-its-header")
+def prepare_dem_cut_in_its_header(ws: Workspace) -> Call:
+    scene(ws)
+    path = corrupt.cut(inputs.write_dem(ws.path("in", "dem.tif")), 300)
+    return prepare(ws, f"cannot read DEM {path}: file is corrupt or truncated")
+
+
 @case("prepare-dem-not-covering-the-image")
 def prepare_dem_not_covering_the_image(ws: Workspace) -> Call:
     scene(ws)

@@ -23,6 +23,13 @@ def truncate(path: Path, keep: float = 0.5) -> Path:
     return path
 
 
+def cut(path: Path, keep_bytes: int) -> Path:
+    """Cut ``path`` to its first ``keep_bytes`` bytes (a copy stopped inside the header)."""
+    data = path.read_bytes()
+    path.write_bytes(data[:keep_bytes])
+    return path
+
+
 class MarkerPayload:
     """A pickled object whose unpickling creates ``marker``: stands for arbitrary code.
 

@@ -23,7 +23,7 @@ from rasterio.windows import Window, from_bounds
 from slidemap.config import BandsConfig
 from slidemap.errors import SlidemapError
 from slidemap.io.grid import RESAMPLING, Grid, same_grid, warp_to
-from slidemap.io.rasters import open_raster, read_band
+from slidemap.io.rasters import open_raster, read_band, require_crs
 from slidemap.io.sentinel2 import Radiometry, open_product, read_metadata
 
 log = logging.getLogger("slidemap")
@@ -82,10 +82,12 @@ def band_sources(cfg: BandsConfig) -> tuple[list[BandSource], Radiometry | None,
     sources = []
     for name, path, index in entries:
         with _open(path, f"band {name}") as src:
-            if src.crs is None:
-                raise SlidemapError(
-                    f"band {name} file {path} has no CRS; Sentinel-2 bands must be georeferenced"
-                )
+            require_crs(
+                src,
+                Path(path),
+                f"band {name}",
+                f"band {name} file {path} has no CRS; Sentinel-2 bands must be georeferenced",
+            )
             if index > src.count:
                 raise SlidemapError(
                     f"band {name}: {path} has {src.count} band(s), index {index} does not exist"

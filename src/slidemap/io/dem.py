@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
@@ -21,7 +22,7 @@ from slidemap.config import DemConfig
 from slidemap.errors import SlidemapError
 from slidemap.io.bands import covering_window, sub_grid
 from slidemap.io.grid import Grid, warp_to
-from slidemap.io.rasters import open_raster, read_band
+from slidemap.io.rasters import open_raster, read_band, require_crs
 from slidemap.terrain import slope_deg
 
 #: Share of the valid image pixels that may lack DEM data (a sliver along an edge).
@@ -40,6 +41,10 @@ def uncovered_error(dem_path: Path, dem_grid: Grid, grid: Grid, fraction: float)
     )
 
 
+def _require_crs(src: rasterio.DatasetReader, path: Path) -> None:
+    require_crs(src, path, "DEM", f"DEM {path} has no CRS; georeference it first")
+
+
 def slope_on_grid(dem_cfg: DemConfig, grid: Grid, image_valid: np.ndarray) -> np.ndarray:
     """Slope (degrees) at the DEM's resolution, bilinearly resampled onto ``grid``; (H, W).
 
@@ -48,8 +53,7 @@ def slope_on_grid(dem_cfg: DemConfig, grid: Grid, image_valid: np.ndarray) -> np
             pixels (a sliver along the edge is tolerated and becomes nodata).
     """
     with open_raster(dem_cfg.path, "DEM") as src:
-        if src.crs is None:
-            raise SlidemapError(f"DEM {dem_cfg.path} has no CRS; georeference it first")
+        _require_crs(src, dem_cfg.path)
         dem_grid = Grid.of(src)
         dem = read_band(src, 1, dem_cfg.path, "DEM").astype(np.float64)
         nodata = dem_cfg.nodata if dem_cfg.nodata is not None else src.nodata
@@ -80,8 +84,7 @@ class DemSlope:
     def __init__(self, dem_cfg: DemConfig) -> None:
         self.path = dem_cfg.path
         with open_raster(dem_cfg.path, "DEM") as src:
-            if src.crs is None:
-                raise SlidemapError(f"DEM {dem_cfg.path} has no CRS; georeference it first")
+            _require_crs(src, dem_cfg.path)
             self.grid = Grid.of(src)
             self.nodata = dem_cfg.nodata if dem_cfg.nodata is not None else src.nodata
 

@@ -16,6 +16,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.io import MemoryFile
+from rasterio.windows import Window
 
 from slidemap.errors import SlidemapError
 from slidemap.io.atomic import write_bytes_durably
@@ -50,6 +51,31 @@ def open_raster(path: Path, what: str = "raster") -> rasterio.DatasetReader:
         raise SlidemapError(
             f"cannot read {what} {path}: not a raster GDAL can open ({_first_line(exc)})"
         ) from exc
+
+
+def require_crs(src: rasterio.DatasetReader, path: Path, what: str, missing: str) -> None:
+    """Refuse a raster without a CRS, telling a truncated file from an ungeoreferenced one.
+
+    GDAL opens a GeoTIFF cut off inside its header without complaint but finds
+    no georeferencing there; reading its last pixel tells the two apart.
+
+    Args:
+        src: the open raster.
+        path: its file, for the messages.
+        what: what the file is for ("DEM", "band B3").
+        missing: the whole message when the file is readable but has no CRS.
+
+    Raises:
+        SlidemapError: no CRS (``missing``), or the file is corrupt or truncated.
+    """
+    if src.crs is not None:
+        return
+    last = Window(src.width - 1, src.height - 1, 1, 1)
+    try:
+        src.read(1, window=last)
+    except rasterio.errors.RasterioError as exc:
+        raise SlidemapError(f"cannot read {what} {path}: file is corrupt or truncated") from exc
+    raise SlidemapError(missing)
 
 
 def read_band(src: rasterio.DatasetReader, index: int, path: Path, what: str) -> np.ndarray:
