@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from rasterio.features import rasterize
 
 from slidemap.area import (
     LABEL_NODATA,
@@ -32,12 +31,13 @@ from slidemap.area import (
 )
 from slidemap.config import InventoryConfig, SplitConfig, load_area_config
 from slidemap.errors import SlidemapError
+from slidemap.io.aoi import read_aoi
 from slidemap.io.atomic import check_writable_target
 from slidemap.io.bands import band_sources, read_bands, target_grid
 from slidemap.io.checksums import sha256
 from slidemap.io.dem import slope_on_grid
-from slidemap.io.grid import Grid
-from slidemap.io.vectors import Polygons, areas_m2, read_polygons
+from slidemap.io.grid import Grid, burn
+from slidemap.io.vectors import areas_m2, read_polygons
 from slidemap.split import split_by_direction, split_from_roles
 
 log = logging.getLogger("slidemap")
@@ -55,25 +55,14 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
     grid = target_grid(cfg.bands, sources)
     aoi = None
     if cfg.aoi is not None:
-        aoi_polys = read_polygons(cfg.aoi, grid.crs, what="AOI")
-        if len(aoi_polys.geometries) == 0:
-            raise SlidemapError(
-                f"AOI {cfg.aoi} has no polygon with an area {_why_none(aoi_polys)}; "
-                "draw the AOI as a polygon or remove [aoi]"
-            )
-        aoi = shapely.union_all(aoi_polys.geometries)
-        cropped = None if aoi.is_empty else grid.crop(aoi.bounds)
-        if cropped is None:
-            raise SlidemapError(
-                f"AOI {cfg.aoi} does not overlap the image; check its CRS and extent"
-            )
-        grid = cropped
+        aoi = read_aoi(cfg.aoi, grid)
+        grid = aoi.grid
         files.append(cfg.aoi)
     image, _ = read_bands(cfg.bands, sources, radiometry, grid)
     names = list(cfg.bands.names)
     valid = np.isfinite(image).all(axis=0)
     if aoi is not None:
-        valid &= _burn([aoi], grid, all_touched=False)
+        valid &= aoi.mask(grid)
     if cfg.dem is not None:
         if cfg.dem.slope:
             slope = slope_on_grid(cfg.dem, grid, valid)
@@ -89,7 +78,7 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
         )
     image[:, ~valid] = np.nan
     label, inventory = (
-        _labels(cfg.inventory, grid, valid, aoi)
+        _labels(cfg.inventory, grid, valid, aoi.geometry if aoi is not None else None)
         if cfg.inventory
         else (np.full(grid.shape, LABEL_NODATA, np.uint8), None)
     )
@@ -122,20 +111,6 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
     return Path(out)
 
 
-def _burn(geometries: list[shapely.Geometry], grid: Grid, all_touched: bool) -> np.ndarray:
-    """Rasterise polygons onto ``grid``; (H, W) bool."""
-    if not geometries:
-        return np.zeros(grid.shape, bool)
-    return rasterize(
-        ((g, 1) for g in geometries),
-        out_shape=grid.shape,
-        transform=grid.transform,
-        fill=0,
-        all_touched=all_touched,
-        dtype=np.uint8,
-    ).astype(bool)
-
-
 def _labels(
     cfg: InventoryConfig, grid: Grid, valid: np.ndarray, aoi: shapely.Geometry | None
 ) -> tuple[np.ndarray, InventoryStats]:
@@ -157,11 +132,11 @@ def _labels(
             + (
                 f" ({len(polys.geometries)} polygons lie elsewhere; check the CRS)"
                 if len(polys.geometries)
-                else f" {_why_none(polys)}"
+                else f" {polys.why_none()}"
             )
             + "; remove [inventory] to prepare an area without labels"
         )
-    label = _burn(list(clipped), grid, cfg.all_touched).astype(np.uint8)
+    label = burn(list(clipped), grid, cfg.all_touched).astype(np.uint8)
     label[~valid] = LABEL_NODATA
     area = areas_m2(clipped, grid.crs)
     stats = InventoryStats(
@@ -176,13 +151,6 @@ def _labels(
     return label, stats
 
 
-def _why_none(polys: Polygons) -> str:
-    """Why a layer read by :func:`read_polygons` has no polygon left, in parentheses."""
-    if polys.dropped_empty:
-        return f"(its {polys.dropped_empty} geometries are empty, zero-area or not polygons)"
-    return "(the layer is empty)"
-
-
 def _split(cfg: SplitConfig, grid: Grid, valid: np.ndarray) -> np.ndarray:
     if cfg.path is None:
         return split_by_direction(valid, cfg.fraction, cfg.direction, cfg.validation)
@@ -195,6 +163,6 @@ def _split(cfg: SplitConfig, grid: Grid, valid: np.ndarray) -> np.ndarray:
         raise SlidemapError(
             f"split file {cfg.path}: field '{cfg.field}' must be 'train' or 'test', found {bad}"
         )
-    train = _burn(list(polys.geometries[roles == "train"]), grid, False)
-    test = _burn(list(polys.geometries[roles == "test"]), grid, False)
+    train = burn(list(polys.geometries[roles == "train"]), grid, False)
+    test = burn(list(polys.geometries[roles == "test"]), grid, False)
     return split_from_roles(valid, train, test, cfg.validation)

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.coords import BoundingBox
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.features import rasterize
 from rasterio.warp import calculate_default_transform, reproject
 from rasterio.windows import Window, from_bounds
 
@@ -89,6 +91,25 @@ class Grid:
             int(win.width),
             int(win.height),
         )
+
+
+def burn(geometries: list[shapely.Geometry], grid: Grid, all_touched: bool = False) -> np.ndarray:
+    """Rasterise polygons (in ``grid``'s CRS) onto ``grid``; (H, W) bool.
+
+    Args:
+        all_touched: burn every pixel a polygon touches, not only those whose
+            centre it covers.
+    """
+    if not geometries:
+        return np.zeros(grid.shape, bool)
+    return rasterize(
+        ((g, 1) for g in geometries),
+        out_shape=grid.shape,
+        transform=grid.transform,
+        fill=0,
+        all_touched=all_touched,
+        dtype=np.uint8,
+    ).astype(bool)
 
 
 def warp_to(

@@ -46,6 +46,12 @@ class Polygons:
     repaired: int
     dropped_empty: int
 
+    def why_none(self) -> str:
+        """Why the layer has no polygon left, in parentheses (for messages)."""
+        if self.dropped_empty:
+            return f"(its {self.dropped_empty} geometries are empty, zero-area or not polygons)"
+        return "(the layer is empty)"
+
 
 def read_polygons(path: Path, crs: CRS, layer: str | None = None, what: str = "vector") -> Polygons:
     """Read a polygon layer from any OGR format and reproject it to ``crs``.
