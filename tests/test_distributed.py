@@ -19,6 +19,7 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
+import shapely
 import torch
 from affine import Affine
 from rasterio.crs import CRS
@@ -28,6 +29,7 @@ from slidemap.distributed import Ranks, ranks_from_env, weights_digest
 from slidemap.errors import SlidemapError
 from slidemap.infer import layout
 from slidemap.io.rasters import write_geotiff
+from slidemap.io.vectors import write_polygons
 from slidemap.predict_distributed import band_plans, band_rows
 from slidemap.train import RUN_FILES, TrainConfig, train
 
@@ -347,7 +349,14 @@ def test_predict_on_two_workers_equals_one_process(
     scene: tuple[Path, list[Path], Path], tmp_path: Path, run_cli: Callable
 ) -> None:
     run, files, dem = scene
+    aoi = tmp_path / "aoi.gpkg"  # rows 10 to 290, a triangle: bands of the crop, nodata beside
+    write_polygons(
+        aoi,
+        [shapely.Polygon([(500100, 3999900), (502200, 3997100), (500100, 3997100)])],
+        CRS.from_epsg(32654),
+    )
     args = ["predict", run, "--bands", *files, "--dem", dem, "--window", "64", "--overlap", "16"]
+    args += ["--aoi", aoi]
     # batch 1: batched windows may differ in the last bit when batched differently
     args += ["--block", "64", "--batch", "1", "--backend", "torch", "--threads", "1"]
     one = run_cli(*args, "--out", tmp_path / "one")
@@ -369,7 +378,9 @@ def test_predict_on_two_workers_equals_one_process(
                 b.nodata,
             )
             assert b.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            assert a.shape == (280, 210)
             assert np.array_equal(a.read(1), b.read(1))  # 5 bands of 64 rows, no seam
+            assert 0.4 < (a.read(1) == a.nodata).mean() < 0.6  # outside the triangle
     x = pyogrio.raw.read(tmp_path / "one" / "landslides.gpkg")
     y = pyogrio.raw.read(tmp_path / "two" / "landslides.gpkg")
     assert x[0]["crs"] == y[0]["crs"] and len(x[2]) == len(y[2]) > 0

@@ -19,6 +19,7 @@ import rasterio
 import shapely
 import torch
 from affine import Affine
+from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.features import shapes
 from torch import nn
@@ -29,6 +30,7 @@ from slidemap.checkpoint import ModelInfo
 from slidemap.data import Normalization
 from slidemap.infer import predict_probabilities
 from slidemap.io.rasters import write_geotiff
+from slidemap.io.vectors import write_polygons
 from slidemap.models import build_model
 from slidemap.predict import PredictOptions, predict_scene
 from slidemap.prepare import prepare_area
@@ -190,6 +192,40 @@ def test_block_reads_equal_prepare_for_mixed_resolutions(tmp_path: Path, shared_
         np.testing.assert_allclose(
             scene.read(box).image, reference[(slice(None), *box.slices)], atol=1e-6, rtol=0
         )
+
+
+def test_block_reads_equal_prepare_inside_an_aoi(tmp_path: Path, shared_data: Path) -> None:
+    """An AOI in another CRS (UTM 54N) over EPSG:4326 bands: the grid is prepare's crop
+    and every channel is NaN outside the polygon, as in the prepared image."""
+    iburi = shared_data / "iburi2018"
+    files = ", ".join(f'{b} = "{iburi}/post-event/download.{b}.tif"' for b in RGB)
+    bands = f'[bands]\nnames = ["B2", "B3", "B4"]\nfiles = {{ {files} }}\n'
+    plain = tmp_path / "plain.toml"
+    plain.write_text(f'name = "iburi"\n{bands}[dem]\npath = "{iburi}/dem/download.DSM.tif"\n')
+    b = Scene(inputs_from_area(plain)).grid.bounds
+    x, y = (
+        b.left + np.array([0.2, 0.7, 0.45]) * (b.right - b.left),
+        b.bottom + np.array([0.3, 0.25, 0.8]) * (b.top - b.bottom),
+    )
+    triangle = shapely.Polygon(
+        np.stack(Transformer.from_crs(4326, UTM54, always_xy=True).transform(x, y), axis=1)
+    )
+    write_polygons(tmp_path / "aoi.fgb", [triangle], UTM54)
+    area_file = tmp_path / "aoi.toml"
+    area_file.write_text(plain.read_text() + f'[aoi]\npath = "{tmp_path / "aoi.fgb"}"\n')
+    prepared = prepare_area(area_file, tmp_path / "prepared")
+    with rasterio.open(prepared / "image.tif") as src:
+        reference, transform, shape = src.read(), src.transform, src.shape
+    scene = Scene(inputs_from_area(area_file))
+    assert (scene.grid.transform, scene.grid.shape) == (transform, shape)
+    assert shape[0] < Scene(inputs_from_area(plain)).grid.shape[0]
+    outside = np.isnan(reference).all(axis=0)
+    assert 0.3 < outside.mean() < 0.8  # the triangle's corners are nodata
+    block = scene.read(Window(0, 0, *shape)).image
+    assert np.array_equal(np.isnan(block).any(axis=0), np.isnan(reference).any(axis=0))
+    inside = ~np.isnan(reference).any(axis=0)
+    np.testing.assert_array_equal(block[:3][:, inside], reference[:3][:, inside])
+    np.testing.assert_allclose(block[3][inside], reference[3][inside], atol=1e-4, rtol=0)
 
 
 # ---------------------------------------------------------------- seamless blocks
@@ -391,6 +427,39 @@ def test_predict_from_an_area_file(
     result = run_cli(*args, "--overwrite", "--backend", "onnx", "--threshold", 0.9)
     assert result.code == 0, result.err
     assert "onnx fp32" in result.out
+
+
+def test_predict_inside_an_aoi(run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
+    """--aoi (and an area file's [aoi]): outputs on the AOI's crop, nodata outside it."""
+    files = write_scene(tmp_path / "in", height=200, width=230)
+    dem = write_dem(tmp_path / "dem.tif", 200, 230)
+    circle = shapely.Point(ORIGIN[0] + 1150, ORIGIN[1] - 1000).buffer(700)  # 140 px across
+    write_polygons(tmp_path / "aoi.gpkg", [circle], UTM54)
+    common = ("--window", 64, "--overlap", 16, "--backend", "torch", "--prob-dtype", "float32")
+    given = ("--bands", *files, "--dem", dem, "--aoi", tmp_path / "aoi.gpkg")
+    result = run_cli("predict", run_dir, *given, "--out", tmp_path / "bands", *common)
+    assert result.code == 0, result.err
+    prob, profile = read(tmp_path / "bands" / "probability.tif")
+    mask, _ = read(tmp_path / "bands" / "mask.tif")
+    assert prob.shape == (140, 140)
+    assert profile["transform"] == Affine(PIXEL_M, 0, ORIGIN[0] + 450, 0, -PIXEL_M, ORIGIN[1] - 300)
+    rows, cols = np.mgrid[0:140, 0:140]
+    x, y = profile["transform"] @ (cols + 0.5, rows + 0.5)
+    inside = shapely.contains_xy(circle, x, y)
+    assert np.array_equal(np.isfinite(prob), inside)  # the scene's nodata corner is outside
+    assert np.array_equal(mask != 255, inside)
+    _, _, wkb, _ = pyogrio.raw.read(tmp_path / "bands" / "landslides.gpkg")
+    assert len(wkb) > 0 and circle.buffer(PIXEL_M).contains(shapely.from_wkb(wkb)).all()
+
+    listed = ", ".join(f'{b} = "{p}"' for b, p in zip(RGB, files, strict=True))
+    area_file = tmp_path / "scene.toml"
+    area_file.write_text(
+        f'name = "scene"\n[bands]\nnames = ["B2", "B3", "B4"]\nfiles = {{ {listed} }}\n'
+        f'[dem]\npath = "{dem}"\n[aoi]\npath = "{tmp_path / "aoi.gpkg"}"\n'
+    )
+    result = run_cli("predict", run_dir, "--area", area_file, "--out", tmp_path / "area", *common)
+    assert result.code == 0, result.err
+    assert np.array_equal(read(tmp_path / "area" / "probability.tif")[0], prob, equal_nan=True)
 
 
 def test_export_onnx_command(run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:

@@ -448,4 +448,4 @@ def _absolute(inputs: SceneInputs) -> SceneInputs:
         metadata=absolute(bands.metadata),
     )
     dem = None if inputs.dem is None else replace(inputs.dem, path=Path(inputs.dem.path).resolve())
-    return replace(inputs, bands=bands, dem=dem)
+    return replace(inputs, bands=bands, dem=dem, aoi=absolute(inputs.aoi))

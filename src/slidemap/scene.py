@@ -5,9 +5,10 @@ grid and DN → reflectance scaling (:mod:`slidemap.io.bands`), and slope on the
 DEM's own grid resampled bilinearly (:mod:`slidemap.io.dem`). A block read by
 :meth:`Scene.read` holds the values ``prepare`` would write at those pixels.
 
-Inputs come from an area file (its ``[bands]`` and ``[dem]``; inventory,
-split and AOI are ignored) or from files given on the command line
-(:func:`inputs_from_files`).
+Inputs come from an area file (its ``[bands]``, ``[dem]`` and ``[aoi]``;
+inventory and split are ignored) or from files given on the command line
+(:func:`inputs_from_files`). With an AOI the grid is ``prepare``'s: the image
+grid cropped to the AOI's bounds, pixels outside the AOI polygons nodata.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from slidemap.config import BandsConfig, DemConfig, load_area_config
 from slidemap.errors import SlidemapError
 from slidemap.infer import mirror_pad
+from slidemap.io.aoi import read_aoi
 from slidemap.io.bands import (
     band_sources,
     check_resampling,
@@ -52,11 +54,13 @@ class SceneInputs:
         bands: the band files and their scaling (as in an area file).
         dem: the DEM, or None for a model without slope.
         source: what to name in messages ("area file X", "--bands").
+        aoi: polygons limiting the map (an area file's ``[aoi]``), or None.
     """
 
     bands: BandsConfig
     dem: DemConfig | None
     source: str
+    aoi: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,9 @@ class SceneBlock:
 
 
 def inputs_from_area(area_file: Path) -> SceneInputs:
-    """The ``[bands]`` and ``[dem]`` of an area file (see ``slidemap prepare --help``)."""
+    """The ``[bands]``, ``[dem]`` and ``[aoi]`` of an area file (``slidemap prepare --help``)."""
     cfg = load_area_config(area_file)
-    return SceneInputs(cfg.bands, cfg.dem, f"area file {area_file}")
+    return SceneInputs(cfg.bands, cfg.dem, f"area file {area_file}", cfg.aoi)
 
 
 def _is_product(path: Path) -> bool:
@@ -154,13 +158,15 @@ class Scene:
         inputs: band and DEM sources.
 
     Attributes:
-        grid: the output grid (``prepare``'s target grid for these bands).
+        grid: the output grid (``prepare``'s target grid for these bands,
+            cropped to the AOI if there is one).
         band_names: channel names, image bands then ``slope`` when a DEM is used.
         image_bands: the number of image bands (the channels before slope).
 
     Raises:
         SlidemapError: unreadable files, bands in different CRSs or extents,
-            mixed DN/reflectance bands, a DEM that does not meet the image.
+            mixed DN/reflectance bands, a DEM that does not meet the image,
+            an AOI without polygons or outside the image.
     """
 
     def __init__(self, inputs: SceneInputs) -> None:
@@ -168,6 +174,9 @@ class Scene:
         cfg = inputs.bands
         self.sources, self.radiometry, _ = band_sources(cfg)
         self.grid = target_grid(cfg, self.sources)
+        self.aoi = read_aoi(inputs.aoi, self.grid) if inputs.aoi is not None else None
+        if self.aoi is not None:
+            self.grid = self.aoi.grid
         for s in self.sources:
             check_resampling(cfg, s, self.grid)
         self.scaled = dn_scaling(cfg, self.sources)
@@ -196,7 +205,8 @@ class Scene:
 
     def read(self, box: Window) -> SceneBlock:
         """Read ``box`` (grid pixels); the part of it outside the grid is mirrored
-        (:func:`slidemap.infer.mirror_pad`, as for the margin of the window layout)."""
+        (:func:`slidemap.infer.mirror_pad`, as for the margin of the window layout)
+        and every channel is NaN outside the AOI."""
         top, left = max(box.row_off, 0), max(box.col_off, 0)
         bottom = min(box.row_off + box.height, self.grid.height)
         right = min(box.col_off + box.width, self.grid.width)
@@ -214,4 +224,6 @@ class Scene:
         if self.dem is not None:
             slope, covered = self.dem.read(block)
             image = np.concatenate([image, slope[None]])
+        if self.aoi is not None:
+            image[:, ~self.aoi.mask(block)] = np.nan
         return SceneBlock(mirror_pad(image, box, inside), mirror_pad(covered, box, inside))

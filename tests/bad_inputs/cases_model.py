@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import shapely
 
 from bad_inputs import corrupt, inputs
 from bad_inputs.cases_raw import FULL, case, line_of
@@ -357,6 +358,20 @@ def scene_bands(ws: Workspace, **replace: object) -> tuple[object, ...]:
 def predict_missing_band_file(ws: Workspace) -> Call:
     gone = ws.path("in", "B8_gone.tif")
     return predict(ws, f"band B8 file not found: {gone}", *scene_bands(ws, B8=gone))
+
+
+@case("predict-aoi-outside-the-scene", table=CASES)
+def predict_aoi_outside_the_scene(ws: Workspace) -> Call:
+    given = scene_bands(ws)
+    path = inputs.write_inventory(ws.path("in", "aoi.gpkg"), [shapely.box(0, 0, 100, 100)])
+    message = f"AOI {path} does not overlap the image; check its CRS and extent"
+    return predict(ws, message, *given, "--aoi", path)
+
+
+@case("predict-missing-aoi", table=CASES)
+def predict_missing_aoi(ws: Workspace) -> Call:
+    gone = ws.path("in", "aoi.gpkg")
+    return predict(ws, f"AOI file not found: {gone}", *scene_bands(ws), "--aoi", gone)
 
 
 @case("predict-truncated-band", table=CASES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -9,19 +10,21 @@ import click
 _HELP = """Map landslides over a whole scene with the model trained in RUN (a run
 directory, whose best.pt is used, or a checkpoint file).
 
-The scene is either the [bands] and [dem] of an area file (--area; its
-inventory, split and AOI are ignored) or band files (--bands) in the model's
+The scene is either the [bands], [dem] and [aoi] of an area file (--area;
+its inventory and split are ignored) or band files (--bands) in the model's
 band order: one file per band, one multi-band stack, or a Sentinel-2 .SAFE
 directory or .zip. --dem is needed when the model has a slope channel. Bands
 are read exactly as 'slidemap prepare' reads them (DN to reflectance, slope
-from the DEM resampled bilinearly to the image grid).
+from the DEM resampled bilinearly to the image grid). With an AOI (--aoi, or
+the area file's [aoi]) the outputs cover the AOI's bounding box on the image
+grid, nodata outside its polygons, as 'slidemap prepare' crops.
 
 The scene is processed in blocks of --block pixels (this bounds memory) with
 overlapping windows blended smoothly (the result does not depend on --block).
 The --out directory receives probability.tif (Cloud-Optimized GeoTIFF; uint8 = probability x
 254, 255 nodata, or float32 with NaN nodata), mask.tif (1 landslide, 0 not,
 255 nodata), landslides.gpkg (area_m2, mean_prob, max_prob) and
-quicklook.png, all on the input grid.
+quicklook.png, all on the input grid (cropped to the AOI).
 
 --workers N predicts row bands of blocks (--block rows each) on a local Dask
 cluster of N processes, --scheduler ADDR on a running one (every worker must
@@ -72,6 +75,12 @@ class _GreedyBands(click.Command):
     type=click.Path(path_type=Path),
     help="Band files in the model's band order (--bands B2.tif B3.tif …), a stack, or a "
     ".SAFE/.zip.",
+)
+@click.option(
+    "--aoi",
+    type=click.Path(path_type=Path),
+    help="Map only inside these polygons (any OGR format and CRS; default: the area file's "
+    "[aoi], else the whole scene).",
 )
 @click.option("--dem", type=click.Path(path_type=Path), help="DEM (any CRS), for slope.")
 @click.option("--window", type=int, default=256, show_default=True, help="Window side (px).")
@@ -128,6 +137,7 @@ def predict(
     out: Path,
     area_file: Path | None,
     band_files: tuple[Path, ...],
+    aoi: Path | None,
     dem: Path | None,
     window: int,
     overlap: int,
@@ -183,6 +193,8 @@ def predict(
                 f"the model uses slope ({','.join(info.band_names)}); give the DEM with --dem"
             )
         inputs = inputs_from_files(list(band_files), dem, image_bands)
+    if aoi is not None:
+        inputs = replace(inputs, aoi=aoi)
     scene = open_scene(inputs, info)
     if distributed:
         from slidemap.predict_distributed import ModelSpec, predict_scene_distributed
