@@ -1,6 +1,7 @@
-"""The area of interest of an area file: its polygons, the grid they crop, their mask.
+"""The area of interest (an area file's ``[aoi]``, ``predict --aoi``): its polygons,
+the grid they crop, their mask.
 
-``prepare`` and ``predict --area`` both keep the image grid's whole pixels
+``prepare`` and ``predict`` both keep the image grid's whole pixels
 that cover the AOI's bounding box and treat pixels whose centre lies outside
 the AOI polygons as nodata.
 """
@@ -23,12 +24,10 @@ class Aoi:
     """An AOI on an image grid.
 
     Attributes:
-        path: the AOI file.
         geometry: the union of its polygons, in the grid's CRS.
         grid: the image grid cropped to the AOI's bounds (whole pixels).
     """
 
-    path: Path
     geometry: shapely.Geometry
     grid: Grid
 
@@ -53,4 +52,4 @@ def read_aoi(path: Path, grid: Grid) -> Aoi:
     cropped = None if geometry.is_empty else grid.crop(geometry.bounds)
     if cropped is None:
         raise SlidemapError(f"AOI {path} does not overlap the image; check its CRS and extent")
-    return Aoi(Path(path), geometry, cropped)
+    return Aoi(geometry, cropped)
