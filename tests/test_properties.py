@@ -395,6 +395,38 @@ def test_window_bounds_round_trip_through_crop(
     )
 
 
+@FAST
+@given(
+    x0=coords,
+    y0=st.floats(0.0, 1e7),
+    res=resolutions,
+    size=st.tuples(st.integers(1, 400), st.integers(1, 400)),
+    corners=st.tuples(*[st.floats(0.0, 1.0)] * 4),
+)
+def test_crop_keeps_every_pixel_the_bounds_reach_into(
+    x0: float,
+    y0: float,
+    res: float,
+    size: tuple[int, int],
+    corners: tuple[float, float, float, float],
+) -> None:
+    """Any bounds inside the grid (even inside one pixel) crop to the whole pixels they reach
+    into: the crop contains the bounds and each of its edges lies less than a pixel beyond."""
+    height, width = size
+    grid = Grid(UTM54, Affine(res, 0, x0, 0, -res, y0), width, height)
+    xs = sorted(x0 + c * width * res for c in corners[:2])
+    ys = sorted(y0 - c * height * res for c in corners[2:])
+    if xs[1] - xs[0] < 1e-3 * res or ys[1] - ys[0] < 1e-3 * res:
+        return  # (nearly) empty bounds: nothing to keep
+    crop = grid.crop((xs[0], ys[0], xs[1], ys[1]))
+    assert crop is not None and crop.width >= 1 and crop.height >= 1
+    b, tol = crop.bounds, 1e-5 * res
+    assert b.left <= xs[0] + tol and b.right >= xs[1] - tol
+    assert b.bottom <= ys[0] + tol and b.top >= ys[1] - tol
+    assert xs[0] - b.left < res and b.right - xs[1] < res
+    assert ys[0] - b.bottom < res and b.top - ys[1] < res
+
+
 @SLOW
 @given(
     east=st.floats(460000.0, 528000.0),

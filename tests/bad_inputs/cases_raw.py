@@ -308,6 +308,20 @@ def prepare_aoi_outside_the_image(ws: Workspace) -> Call:
     return prepare(ws, f"AOI {path} does not overlap the image; check its CRS and extent", text)
 
 
+@case("prepare-aoi-between-pixel-centres")
+def prepare_aoi_between_pixel_centres(ws: Workspace) -> Call:
+    scene(ws)
+    x, y = inputs.ORIGIN[0] + 100, inputs.ORIGIN[1] - 100  # the corner of four pixels
+    inputs.write_inventory(ws.path("in", "aoi.gpkg"), [shapely.box(x - 2, y - 2, x + 2, y + 2)])
+    text = inputs.area_toml(extra='\n[aoi]\npath = "aoi.gpkg"\n')
+    return prepare(
+        ws,
+        f"{ws.path('in', 'area.toml')}: no pixel has valid data in every band and the DEM "
+        "inside the AOI",
+        text,
+    )
+
+
 @case("prepare-toml-syntax-error")
 def prepare_toml_syntax_error(ws: Workspace) -> Call:
     scene(ws)

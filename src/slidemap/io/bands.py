@@ -18,11 +18,11 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import WindowError
 from rasterio.warp import transform_bounds
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 
 from slidemap.config import BandsConfig
 from slidemap.errors import SlidemapError
-from slidemap.io.grid import RESAMPLING, Grid, same_grid, warp_to
+from slidemap.io.grid import RESAMPLING, Grid, covering_pixels, same_grid, warp_to
 from slidemap.io.rasters import open_raster, read_band, require_crs
 from slidemap.io.sentinel2 import Radiometry, open_product, read_metadata
 
@@ -280,8 +280,7 @@ def covering_window(source: Grid, target: Grid, margin: int) -> Window | None:
     bounds = tuple(target.bounds)
     if target.crs != source.crs:
         bounds = transform_bounds(target.crs, source.crs, *bounds, densify_pts=21)
-    win = from_bounds(*bounds, transform=source.transform)
-    win = win.round_offsets(op="floor").round_lengths(op="ceil")
+    win = covering_pixels(bounds, source.transform)
     ratio = max(win.width / target.width, win.height / target.height, 1.0)
     pad = margin + int(np.ceil(2 * ratio))
     win = Window(win.col_off - pad, win.row_off - pad, win.width + 2 * pad, win.height + 2 * pad)

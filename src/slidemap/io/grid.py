@@ -6,6 +6,7 @@ the DEM-derived slope and the labels of a prepared area share one grid.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,10 +16,13 @@ from affine import Affine
 from rasterio.coords import BoundingBox
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import WindowError
 from rasterio.features import rasterize
 from rasterio.warp import calculate_default_transform, reproject
 from rasterio.windows import Window, from_bounds
 
+#: Share of a pixel that bounds may overlap it by without the pixel counting as covered.
+PIXEL_SLACK = 1e-6
 RESAMPLING = {
     "nearest": Resampling.nearest,
     "bilinear": Resampling.bilinear,
@@ -74,16 +78,16 @@ class Grid:
         return Grid(self.crs, Affine(resolution, 0, b.left, 0, -resolution, b.top), width, height)
 
     def crop(self, bounds: tuple[float, float, float, float]) -> Grid | None:
-        """The sub-grid (whole pixels) covering ``bounds`` ∩ this grid; None if they don't meet."""
+        """The sub-grid of whole pixels covering ``bounds`` ∩ this grid; None if they don't meet."""
         b = self.bounds
         left, bottom = max(bounds[0], b.left), max(bounds[1], b.bottom)
         right, top = min(bounds[2], b.right), min(bounds[3], b.top)
         if right <= left or top <= bottom:
             return None
-        win = from_bounds(left, bottom, right, top, self.transform)
-        win = win.round_offsets(op="floor").round_lengths(op="ceil")
-        win = win.intersection(Window(0, 0, self.width, self.height))
-        if win.width < 1 or win.height < 1:
+        win = covering_pixels((left, bottom, right, top), self.transform)
+        try:
+            win = win.intersection(Window(0, 0, self.width, self.height))
+        except WindowError:
             return None
         return Grid(
             self.crs,
@@ -91,6 +95,21 @@ class Grid:
             int(win.width),
             int(win.height),
         )
+
+
+def covering_pixels(bounds: tuple[float, float, float, float], transform: Affine) -> Window:
+    """The whole pixels of a grid with ``transform`` that cover ``bounds`` (at least one).
+
+    A pixel counts when ``bounds`` reach into it by more than :data:`PIXEL_SLACK`
+    of a pixel, so bounds lying on pixel edges (up to floating-point error) add
+    no sliver of pixels. The window may extend beyond the grid.
+    """
+    win = from_bounds(*bounds, transform=transform)
+    col0 = math.floor(win.col_off + PIXEL_SLACK)
+    row0 = math.floor(win.row_off + PIXEL_SLACK)
+    col1 = max(math.ceil(win.col_off + win.width - PIXEL_SLACK), col0 + 1)
+    row1 = max(math.ceil(win.row_off + win.height - PIXEL_SLACK), row0 + 1)
+    return Window(col0, row0, col1 - col0, row1 - row0)
 
 
 def burn(geometries: list[shapely.Geometry], grid: Grid, all_touched: bool = False) -> np.ndarray:
