@@ -381,9 +381,11 @@ def check_counts(counts: SceneCounts, scene: Scene) -> None:
         raise _uncovered(counts, scene)
     if counts.valid == 0:
         with_dem = " and the DEM" if scene.dem is not None else ""
+        inside = f" inside the AOI {scene.inputs.aoi}" if scene.aoi is not None else ""
         raise SlidemapError(
-            f"{scene.inputs.source}: no pixel has valid data in every band{with_dem} (all "
-            "nodata); check the band files and their nodata value"
+            f"{scene.inputs.source}: no pixel has valid data in every band{with_dem}{inside} "
+            "(all nodata); check the band files and their nodata value"
+            + (", and that the AOI covers a pixel centre" if inside else "")
         )
 
 

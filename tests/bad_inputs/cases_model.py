@@ -368,6 +368,20 @@ def predict_aoi_outside_the_scene(ws: Workspace) -> Call:
     return predict(ws, message, *given, "--aoi", path)
 
 
+@case("predict-aoi-between-pixel-centres", table=CASES)
+def predict_aoi_between_pixel_centres(ws: Workspace) -> Call:
+    given = scene_bands(ws)
+    x, y = inputs.ORIGIN[0] + 100, inputs.ORIGIN[1] - 100  # the corner of four pixels
+    square = shapely.box(x - 2, y - 2, x + 2, y + 2)  # within 2 m of it: no pixel centre
+    path = inputs.write_inventory(ws.path("in", "aoi.gpkg"), [square])
+    message = (
+        f"--bands: no pixel has valid data in every band and the DEM inside the AOI {path} "
+        "(all nodata); check the band files and their nodata value, and that the AOI covers "
+        "a pixel centre"
+    )
+    return predict(ws, message, *given, "--aoi", path)
+
+
 @case("predict-missing-aoi", table=CASES)
 def predict_missing_aoi(ws: Workspace) -> Call:
     gone = ws.path("in", "aoi.gpkg")
