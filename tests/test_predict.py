@@ -22,6 +22,7 @@ from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.features import shapes
+from rasterio.windows import Window as RioWindow
 from torch import nn
 
 from conftest import make_tiny_area
@@ -194,9 +195,12 @@ def test_block_reads_equal_prepare_for_mixed_resolutions(tmp_path: Path, shared_
         )
 
 
-def test_block_reads_equal_prepare_inside_an_aoi(tmp_path: Path, shared_data: Path) -> None:
-    """An AOI in another CRS (UTM 54N) over EPSG:4326 bands: the grid is prepare's crop
-    and every channel is NaN outside the polygon, as in the prepared image."""
+def test_block_reads_inside_an_aoi_keep_the_real_pixels_around(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """An AOI in another CRS (UTM 54N) over EPSG:4326 bands: the output grid is prepare's
+    crop; a block holds the pixels prepare writes without the AOI (the model sees the real
+    surroundings) and ``inside`` marks exactly the pixels prepare keeps with it."""
     iburi = shared_data / "iburi2018"
     files = ", ".join(f'{b} = "{iburi}/post-event/download.{b}.tif"' for b in RGB)
     bands = f'[bands]\nnames = ["B2", "B3", "B4"]\nfiles = {{ {files} }}\n'
@@ -213,19 +217,22 @@ def test_block_reads_equal_prepare_inside_an_aoi(tmp_path: Path, shared_data: Pa
     write_polygons(tmp_path / "aoi.fgb", [triangle], UTM54)
     area_file = tmp_path / "aoi.toml"
     area_file.write_text(plain.read_text() + f'[aoi]\npath = "{tmp_path / "aoi.fgb"}"\n')
-    prepared = prepare_area(area_file, tmp_path / "prepared")
-    with rasterio.open(prepared / "image.tif") as src:
-        reference, transform, shape = src.read(), src.transform, src.shape
+    with rasterio.open(prepare_area(area_file, tmp_path / "clipped") / "image.tif") as src:
+        clipped, transform, shape = src.read(), src.transform, src.shape
+    with rasterio.open(prepare_area(plain, tmp_path / "whole") / "image.tif") as src:
+        row, col = src.index(transform.c, transform.f)  # the crop's corner in the whole area
+        whole = src.read(window=RioWindow(col, row, shape[1], shape[0]))
     scene = Scene(inputs_from_area(area_file))
     assert (scene.grid.transform, scene.grid.shape) == (transform, shape)
-    assert shape[0] < Scene(inputs_from_area(plain)).grid.shape[0]
-    outside = np.isnan(reference).all(axis=0)
-    assert 0.3 < outside.mean() < 0.8  # the triangle's corners are nodata
-    block = scene.read(Window(0, 0, *shape)).image
-    assert np.array_equal(np.isnan(block).any(axis=0), np.isnan(reference).any(axis=0))
-    inside = ~np.isnan(reference).any(axis=0)
-    np.testing.assert_array_equal(block[:3][:, inside], reference[:3][:, inside])
-    np.testing.assert_allclose(block[3][inside], reference[3][inside], atol=1e-4, rtol=0)
+    assert scene.origin == (row, col) and row > 0 and col > 0
+    block = scene.read(Window(0, 0, *shape))
+    kept = ~np.isnan(clipped).any(axis=0)
+    assert 0.2 < kept.mean() < 0.7  # the triangle's corners are cut off
+    assert np.array_equal(kept, block.inside & np.isfinite(block.image).all(axis=0))
+    assert np.array_equal(np.isnan(block.image), np.isnan(whole))
+    finite = np.isfinite(whole)
+    np.testing.assert_array_equal(block.image[:3][finite[:3]], whole[:3][finite[:3]])
+    np.testing.assert_allclose(block.image[3][finite[3]], whole[3][finite[3]], atol=1e-4, rtol=0)
 
 
 # ---------------------------------------------------------------- seamless blocks
@@ -430,26 +437,40 @@ def test_predict_from_an_area_file(
 
 
 def test_predict_inside_an_aoi(run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
-    """--aoi (and an area file's [aoi]): outputs on the AOI's crop, nodata outside it."""
+    """--aoi (and an area file's [aoi]): outputs on the AOI's crop, nodata outside it, and
+    inside it the whole scene's probabilities (the model sees the real pixels around)."""
     files = write_scene(tmp_path / "in", height=200, width=230)
     dem = write_dem(tmp_path / "dem.tif", 200, 230)
-    circle = shapely.Point(ORIGIN[0] + 1150, ORIGIN[1] - 1000).buffer(700)  # 140 px across
+    # 140 px across, its crop starting at row 48, col 96 and cut by the scene's east edge
+    circle = shapely.Point(ORIGIN[0] + 1660, ORIGIN[1] - 1180).buffer(700)
     write_polygons(tmp_path / "aoi.gpkg", [circle], UTM54)
-    common = ("--window", 64, "--overlap", 16, "--backend", "torch", "--prob-dtype", "float32")
-    given = ("--bands", *files, "--dem", dem, "--aoi", tmp_path / "aoi.gpkg")
-    result = run_cli("predict", run_dir, *given, "--out", tmp_path / "bands", *common)
+    common = ("--window", 64, "--overlap", 16, "--batch", 1, "--backend", "torch")
+    common += ("--prob-dtype", "float32")
+    scene = ("--bands", *files, "--dem", dem)
+    result = run_cli("predict", run_dir, *scene, "--out", tmp_path / "whole", *common)
+    assert result.code == 0, result.err
+    aoi = ("--aoi", tmp_path / "aoi.gpkg")
+    result = run_cli("predict", run_dir, *scene, *aoi, "--out", tmp_path / "bands", *common)
     assert result.code == 0, result.err
     prob, profile = read(tmp_path / "bands" / "probability.tif")
     mask, _ = read(tmp_path / "bands" / "mask.tif")
-    assert prob.shape == (140, 140)
-    assert profile["transform"] == Affine(PIXEL_M, 0, ORIGIN[0] + 450, 0, -PIXEL_M, ORIGIN[1] - 300)
-    rows, cols = np.mgrid[0:140, 0:140]
+    assert prob.shape == (140, 134)
+    assert profile["transform"] == Affine(PIXEL_M, 0, ORIGIN[0] + 960, 0, -PIXEL_M, ORIGIN[1] - 480)
+    rows, cols = np.mgrid[0:140, 0:134]
     x, y = profile["transform"] @ (cols + 0.5, rows + 0.5)
     inside = shapely.contains_xy(circle, x, y)
-    assert np.array_equal(np.isfinite(prob), inside)  # the scene's nodata corner is outside
+    assert np.array_equal(np.isfinite(prob), inside)
     assert np.array_equal(mask != 255, inside)
     _, _, wkb, _ = pyogrio.raw.read(tmp_path / "bands" / "landslides.gpkg")
     assert len(wkb) > 0 and circle.buffer(PIXEL_M).contains(shapely.from_wkb(wkb)).all()
+    # The crop starts on the whole scene's window lattice (stride 48), so between its
+    # first 8 px (the whole scene blends a window more there) and its last row of windows
+    # (crop row 84 on) every pixel is blended from the same windows of the same pixels.
+    whole = read(tmp_path / "whole" / "probability.tif")[0][48:188, 96:230]
+    same = np.zeros_like(inside)
+    same[8:84, 8:] = inside[8:84, 8:]
+    assert same.sum() > 3000 and (same & ~shapely.contains_xy(circle.buffer(-200), x, y)).any()
+    np.testing.assert_allclose(prob[same], whole[same], atol=1e-6, rtol=0)
 
     listed = ", ".join(f'{b} = "{p}"' for b, p in zip(RGB, files, strict=True))
     area_file = tmp_path / "scene.toml"

@@ -317,7 +317,7 @@ class BlockPredictor:
         self.counts = SceneCounts()
 
     def predict(self, plan: BlockPlan, block: SceneBlock) -> np.ndarray:
-        """Probabilities at ``plan.core``: (h, w) float32, NaN where an input is nodata.
+        """Probabilities at ``plan.core``: (h, w) float32, NaN at nodata and outside the AOI.
 
         Args:
             plan: the block's plan (plans must come in their planned order).
@@ -327,7 +327,7 @@ class BlockPredictor:
             SlidemapError: the DEM already misses more than 0.5 % of the scene.
         """
         box, core = plan.read, plan.core
-        valid = np.isfinite(block.image).all(axis=0)
+        valid = np.isfinite(block.image).all(axis=0) & block.inside
         inner = _within(core, box)
         core_valid = valid[inner]
         self._count(block, inner, core_valid)  # before the compute: fail early
@@ -359,6 +359,7 @@ class BlockPredictor:
         """Count valid and DEM-less pixels; fail early once the DEM surely misses too much."""
         n_image = self.scene.image_bands
         image_valid = np.isfinite(block.image[:n_image][(slice(None), *inner)]).all(axis=0)
+        image_valid &= block.inside[inner]
         self.counts.valid += int(core_valid.sum())
         self.counts.image_valid += int(image_valid.sum())
         self.counts.uncovered += int((image_valid & ~block.covered[inner]).sum())

@@ -3,12 +3,16 @@
 The preprocessing is ``prepare``'s, block-wise: the same band sources, target
 grid and DN → reflectance scaling (:mod:`slidemap.io.bands`), and slope on the
 DEM's own grid resampled bilinearly (:mod:`slidemap.io.dem`). A block read by
-:meth:`Scene.read` holds the values ``prepare`` would write at those pixels.
+:meth:`Scene.read` holds the values ``prepare`` would write at those pixels
+(without an AOI: ``prepare`` makes the pixels outside it nodata).
 
 Inputs come from an area file (its ``[bands]``, ``[dem]`` and ``[aoi]``;
 inventory and split are ignored) or from files given on the command line
-(:func:`inputs_from_files`). With an AOI the grid is ``prepare``'s: the image
-grid cropped to the AOI's bounds, pixels outside the AOI polygons nodata.
+(:func:`inputs_from_files`). An AOI clips the map, not what the model sees:
+the output grid is ``prepare``'s crop of the image grid to the AOI's bounds,
+blocks are read with the real pixels around them, and :attr:`SceneBlock.inside`
+marks the pixels whose centre lies in the AOI polygons (the others become
+nodata in the outputs).
 """
 
 from __future__ import annotations
@@ -70,10 +74,12 @@ class SceneBlock:
     Attributes:
         image: (C, h, w) float32 reflectance bands then slope (degrees), NaN = nodata.
         covered: (h, w) bool, inside the DEM's extent (all true without a DEM).
+        inside: (h, w) bool, pixel centre inside the AOI (all true without an AOI).
     """
 
     image: np.ndarray
     covered: np.ndarray
+    inside: np.ndarray
 
 
 def inputs_from_area(area_file: Path) -> SceneInputs:
@@ -160,6 +166,7 @@ class Scene:
     Attributes:
         grid: the output grid (``prepare``'s target grid for these bands,
             cropped to the AOI if there is one).
+        source_grid: the target grid before the crop, where pixels are read.
         band_names: channel names, image bands then ``slope`` when a DEM is used.
         image_bands: the number of image bands (the channels before slope).
 
@@ -173,12 +180,14 @@ class Scene:
         self.inputs = inputs
         cfg = inputs.bands
         self.sources, self.radiometry, _ = band_sources(cfg)
-        self.grid = target_grid(cfg, self.sources)
+        self.source_grid = self.grid = target_grid(cfg, self.sources)
+        for s in self.sources:
+            check_resampling(cfg, s, self.grid)
         self.aoi = read_aoi(inputs.aoi, self.grid) if inputs.aoi is not None else None
         if self.aoi is not None:
             self.grid = self.aoi.grid
-        for s in self.sources:
-            check_resampling(cfg, s, self.grid)
+        col, row = ~self.source_grid.transform * (self.grid.transform.c, self.grid.transform.f)
+        self.origin = (round(row), round(col))  # the output grid's pixel (0, 0) in source_grid
         self.scaled = dn_scaling(cfg, self.sources)
         self.image_bands = len(self.sources)
         names = list(cfg.names)
@@ -204,26 +213,29 @@ class Scene:
         )
 
     def read(self, box: Window) -> SceneBlock:
-        """Read ``box`` (grid pixels); the part of it outside the grid is mirrored
-        (:func:`slidemap.infer.mirror_pad`, as for the margin of the window layout)
-        and every channel is NaN outside the AOI."""
-        top, left = max(box.row_off, 0), max(box.col_off, 0)
-        bottom = min(box.row_off + box.height, self.grid.height)
-        right = min(box.col_off + box.width, self.grid.width)
-        inside = Window(top, left, bottom - top, right - left)
-        block = sub_grid(self.grid, inside.to_rasterio())
+        """Read ``box`` (output grid pixels) from the source grid: the real pixels
+        where it has them, mirrored beyond its edges (:func:`slidemap.infer.mirror_pad`,
+        as for the margin of the window layout)."""
+        row0, col0 = self.origin
+        wanted = Window(box.row_off + row0, box.col_off + col0, box.height, box.width)
+        grid = self.source_grid
+        top, left = max(wanted.row_off, 0), max(wanted.col_off, 0)
+        bottom = min(wanted.row_off + wanted.height, grid.height)
+        right = min(wanted.col_off + wanted.width, grid.width)
+        there = Window(top, left, bottom - top, right - left)
+        block = sub_grid(grid, there.to_rasterio())
         image = read_bands_window(
-            self.inputs.bands,
-            self.sources,
-            self.radiometry,
-            self.grid,
-            inside.to_rasterio(),
-            self.scaled,
+            self.inputs.bands, self.sources, self.radiometry, grid, there.to_rasterio(), self.scaled
         )
         covered = np.ones(block.shape, bool)
         if self.dem is not None:
             slope, covered = self.dem.read(block)
             image = np.concatenate([image, slope[None]])
-        if self.aoi is not None:
-            image[:, ~self.aoi.mask(block)] = np.nan
-        return SceneBlock(mirror_pad(image, box, inside), mirror_pad(covered, box, inside))
+        inside = (
+            self.aoi.mask(sub_grid(grid, wanted.to_rasterio()))
+            if self.aoi is not None
+            else np.ones((box.height, box.width), bool)
+        )
+        return SceneBlock(
+            mirror_pad(image, wanted, there), mirror_pad(covered, wanted, there), inside
+        )

@@ -17,7 +17,8 @@ directory or .zip. --dem is needed when the model has a slope channel. Bands
 are read exactly as 'slidemap prepare' reads them (DN to reflectance, slope
 from the DEM resampled bilinearly to the image grid). With an AOI (--aoi, or
 the area file's [aoi]) the outputs cover the AOI's bounding box on the image
-grid, nodata outside its polygons, as 'slidemap prepare' crops.
+grid, nodata outside its polygons, as 'slidemap prepare' crops; the model
+still sees the pixels around the AOI.
 
 The scene is processed in blocks of --block pixels (this bounds memory) with
 overlapping windows blended smoothly (the result does not depend on --block).
