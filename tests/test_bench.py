@@ -17,11 +17,18 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+import torch
 
 from slidemap.backends import CpuFeatures, auto_backend, cpu_features
 from slidemap.bench import BenchOptions, BenchReport, Measurement, format_table, write_json
 from slidemap.bench.defaults import defaults
-from slidemap.bench.machine import cpu_model, features_dict, physical_cores
+from slidemap.bench.machine import (
+    PEAK_OPS,
+    cpu_model,
+    features_dict,
+    matmul_gflops,
+    physical_cores,
+)
 from slidemap.bench.results import compared
 from slidemap.bench.scene import SceneRecord, run_child, scene_rows
 from slidemap.bench.synthetic import IMAGE_BANDS, make_tile, write_scene
@@ -96,6 +103,13 @@ def test_tiny_suite_writes_a_complete_json_document(
         if m["group"] == "gflops":
             assert m["baseline"] == "peak.fp32" and m["ratio"] is not None
     assert by_name["train.unet.16.default"]["params"]["loop"] == "slidemap.train"
+    # the peak is the fastest op's best sample, and every op measured is reported
+    for dtype in ("fp32", "bf16") if machine["features"]["native_bf16"] else ("fp32",):
+        peak = by_name[f"peak.{dtype}"]
+        op_peaks = peak["params"]["op_peaks"]
+        assert set(op_peaks) == {"torch.mm", "openvino.MatMul"}  # OpenVINO is installed in CI
+        assert peak["value"] == max(op_peaks.values()) == op_peaks[peak["params"]["op"]]
+        assert max(peak["samples"]) == peak["value"]
     # the accuracy guard learned something, so its F1 ratios exist
     assert by_name["accuracy.train.unet.fp32"]["value"] > 0
     assert by_name["accuracy.infer.unet.naive"]["value"] > 0
@@ -228,6 +242,14 @@ def test_bf16_recipes_only_with_native_bf16() -> None:
     knobs = [(r.channels_last, r.precision) for r in chosen]
     assert len(knobs) == len(set(knobs)) == 3 and not skipped  # channels_last+bf16 is the default
     assert features_dict(zen4)["native_bf16"] and not features_dict(plain)["native_bf16"]
+
+
+@pytest.mark.parametrize("op", PEAK_OPS)
+def test_matmul_rates_of_each_peak_op(op: str) -> None:
+    rates = matmul_gflops(torch.float32, 64, 3, op, threads=1)
+    assert len(rates) == 3 and all(math.isfinite(r) and r > 0 for r in rates)
+    with pytest.raises(ValueError, match="unknown matmul op"):
+        matmul_gflops(torch.float32, 64, 1, "numpy.dot")
 
 
 def test_cpu_model_and_cores_from_cpuinfo(tmp_path: Path) -> None:

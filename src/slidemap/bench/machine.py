@@ -1,8 +1,13 @@
 """The machine a bench runs on: CPU, cores, threads, instruction sets, load, and matmul peak.
 
 Nothing is assumed about the CPU: features come from ``/proc/cpuinfo`` and
-PyTorch (:func:`slidemap.backends.cpu_features`), the peak from a large
-``torch.mm`` timed in the same process as the measurements it is compared with.
+PyTorch (:func:`slidemap.backends.cpu_features`), the peak from large matrix
+products timed in the same process as the measurements it is compared with:
+``torch.mm`` and, where OpenVINO is installed, OpenVINO's ``MatMul`` (oneDNN).
+The peak is the faster of the two, because neither library reaches the
+hardware's rate on every CPU: ``torch.mm`` in fp32 is MKL's ``sgemm``, which
+on AMD CPUs runs a code path without AVX-512 (on a Zen 5 it reached 45 % of
+what OpenVINO's fp32 ``MatMul`` reached on the same cores).
 """
 
 from __future__ import annotations
@@ -11,15 +16,20 @@ import importlib
 import os
 import platform
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from slidemap.backends import CpuFeatures, cpu_features, cpuinfo_fields
+from slidemap.backends import CpuFeatures, cpu_features, cpuinfo_fields, installed
 
 #: Side of the square matrices of the peak measurement.
 PEAK_N = 2048
+#: The matrix products timed for the peak, in the order they are measured.
+PEAK_OPS = ("torch.mm", "openvino.MatMul")
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
@@ -86,27 +96,66 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def matmul_gflops(dtype: torch.dtype, n: int = PEAK_N, repeats: int = 5) -> list[float]:
-    """GFLOP/s of ``torch.mm`` of two ``n`` × ``n`` matrices, one value per repeat.
+def peak_ops() -> tuple[str, ...]:
+    """The ops of :data:`PEAK_OPS` that can run here (OpenVINO's only where it is installed)."""
+    return tuple(op for op in PEAK_OPS if op == "torch.mm" or installed("openvino"))
+
+
+def matmul_gflops(
+    dtype: torch.dtype,
+    n: int = PEAK_N,
+    repeats: int = 5,
+    op: str = "torch.mm",
+    threads: int | None = None,
+) -> list[float]:
+    """GFLOP/s of the product of two ``n`` × ``n`` matrices, one value per repeat.
 
     The first product (allocation, kernel selection) is not timed. The best
-    repeat is the machine's peak for ``dtype``; the others show the noise.
+    repeat is the machine's peak for ``dtype`` and ``op``; the others show the noise.
 
     Args:
         dtype: torch.float32 or torch.bfloat16.
         n: matrix side.
         repeats: timed products.
+        op: "torch.mm" (threads: torch's setting) or "openvino.MatMul" (an
+            OpenVINO model of one MatMul by a constant matrix, as a network's
+            layer is, compiled with ``INFERENCE_PRECISION_HINT`` f32 or bf16
+            and ``INFERENCE_NUM_THREADS`` = ``threads`` when given).
 
     Returns:
         ``repeats`` values of ``2 n³ / seconds / 1e9``.
     """
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen).to(dtype)
-    b = torch.randn(n, n, generator=gen).to(dtype)
-    out = torch.mm(a, b)
+    a = torch.randn(n, n, generator=gen)
+    b = torch.randn(n, n, generator=gen)
+    run: Callable[[], object]
+    if op == "openvino.MatMul":
+        run = partial(_openvino_matmul(b.numpy(), dtype, threads), a.numpy())
+    elif op == "torch.mm":
+        a, b = a.to(dtype), b.to(dtype)
+        run = partial(torch.mm, a, b, out=torch.empty(n, n, dtype=dtype))
+    else:
+        raise ValueError(f"unknown matmul op {op!r}; choose one of {', '.join(PEAK_OPS)}")
+    run()
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        torch.mm(a, b, out=out)
+        run()
         rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
     return rates
+
+
+def _openvino_matmul(weight: np.ndarray, dtype: torch.dtype, threads: int | None) -> Any:
+    """A compiled OpenVINO model computing ``x @ weight`` ((n, n) float32 in and out)."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter(list(weight.shape), np.float32)
+    model = ov.Model([ops.matmul(x, ops.constant(weight), False, False)], [x])
+    config: dict[str, Any] = {
+        "INFERENCE_PRECISION_HINT": "bf16" if dtype == torch.bfloat16 else "f32",
+        "PERFORMANCE_HINT": "LATENCY",
+    }
+    if threads is not None:
+        config["INFERENCE_NUM_THREADS"] = threads
+    return ov.Core().compile_model(model, "CPU", config)

@@ -29,7 +29,7 @@ from torch import nn
 from slidemap.backends import cpu_features
 from slidemap.bench import accuracy, inference, training
 from slidemap.bench.defaults import defaults
-from slidemap.bench.machine import PEAK_N, load_average, machine_info, matmul_gflops
+from slidemap.bench.machine import PEAK_N, load_average, machine_info, matmul_gflops, peak_ops
 from slidemap.bench.results import BenchReport, Measurement, Skipped, compared
 from slidemap.bench.scene import SceneRecord, predict_synthetic, scene_rows
 from slidemap.bench.synthetic import BANDS, make_tile
@@ -187,8 +187,7 @@ class _Run:
         self.report = BenchReport(opts.mode, machine_info())
         self.recipes, skipped = training.recipes(self.features)
         self.report.skipped += skipped
-        self.peak_fp32: list[float] = []
-        self.peak_bf16: list[float] = []
+        self.peaks: dict[torch.dtype, dict[str, list[float]]] = {}  # dtype → op → samples
         self.trained: dict[str, Path] = {}
         self.accuracy_scores: dict[str, list[float]] = {}
         self.model_scores: dict[str, list[float]] = {}
@@ -226,10 +225,31 @@ class _Run:
             self.report.skipped.append(Skipped.no_bf16("peak.bf16", self.features))
 
     def _sample_peaks(self, repeats: int) -> None:
-        """``repeats`` more samples of the fp32 (and, where native, bf16) matmul peak."""
-        self.peak_fp32 += matmul_gflops(torch.float32, self.opts.peak_n, repeats)
-        if self.features.bf16:
-            self.peak_bf16 += matmul_gflops(torch.bfloat16, self.opts.peak_n, repeats)
+        """``repeats`` more samples of the fp32 (and, where native, bf16) matmul peak, for
+        every op of :func:`~slidemap.bench.machine.peak_ops`."""
+        dtypes = (torch.float32, torch.bfloat16) if self.features.bf16 else (torch.float32,)
+        for dtype in dtypes:
+            for op in peak_ops():
+                self.peaks.setdefault(dtype, {}).setdefault(op, []).extend(
+                    matmul_gflops(dtype, self.opts.peak_n, repeats, op, self.opts.threads)
+                )
+
+    def _peak(self, dtype: torch.dtype, baseline: Measurement | None) -> Measurement:
+        """``peak.fp32`` / ``peak.bf16``: the best sample of the fastest op; ``params``
+        name that op and every op's best (``op_peaks``), ``samples`` are that op's."""
+        by_op = self.peaks[dtype]
+        best = {op: max(samples) for op, samples in by_op.items()}
+        op = max(best, key=best.__getitem__)
+        name = "fp32" if dtype == torch.float32 else "bf16"
+        params = {
+            "n": self.opts.peak_n,
+            "dtype": str(dtype).removeprefix("torch."),
+            "op": op,
+            "op_peaks": best,
+        }
+        return compared(
+            f"peak.{name}", "peak", best[op], "GFLOP/s", baseline, params, tuple(by_op[op])
+        )
 
     def train(self, model: str, patch: int) -> None:
         area = training.train_area(
@@ -364,29 +384,11 @@ class _Run:
 
     def finish(self) -> BenchReport:
         """Peak, all rows in report order, GFLOP/s, targets, defaults."""
-        params = {"n": self.opts.peak_n, "op": "torch.mm"}
-        fp32 = Measurement(
-            "peak.fp32",
-            "peak",
-            max(self.peak_fp32),
-            "GFLOP/s",
-            {**params, "dtype": "float32"},
-            samples=tuple(self.peak_fp32),
-        )
+        fp32 = self._peak(torch.float32, None)
         report = self.report
         report.add(fp32)
-        if self.peak_bf16:
-            report.add(
-                compared(
-                    "peak.bf16",
-                    "peak",
-                    max(self.peak_bf16),
-                    "GFLOP/s",
-                    fp32,
-                    {**params, "dtype": "bfloat16"},
-                    tuple(self.peak_bf16),
-                )
-            )
+        if torch.bfloat16 in self.peaks:
+            report.add(self._peak(torch.bfloat16, fp32))
         report.add(*self.rows.get("train", []))
         report.add(*self._accuracy_rows())
         report.add(*self.rows.get("accuracy_infer", []))

@@ -8,7 +8,7 @@ from slidemap.bench.results import BenchReport, Measurement, Target
 
 #: Group → (section title, how its ratio reads).
 SECTIONS = {
-    "peak": ("Matmul peak (torch.mm, best of repeats)", "vs fp32"),
+    "peak": ("Matmul peak (fastest of torch.mm and OpenVINO MatMul, best of repeats)", "vs fp32"),
     "train": ("Training throughput (speed-up vs naive eager fp32, batch 4)", "speed-up"),
     "accuracy": ("Accuracy guard (F1 on the synthetic test part; ratio vs fp32)", "F1 ratio"),
     "infer": ("Inference throughput, scene px (speed-up vs naive eager fp32)", "speed-up"),
@@ -45,6 +45,8 @@ def _note(m: Measurement) -> str:
         return f"mean {p['mean_abs_diff']:.1e}, class flipped {100 * p['flipped_share']:.3f} %"
     if m.group == "scene":
         return f"{p['seconds']:.1f} s, {p['backend']}"
+    if m.group == "peak" and "op_peaks" in p:
+        return ", ".join(f"{op} {rate:,.0f}" for op, rate in p["op_peaks"].items())
     return ""
 
 
