@@ -186,7 +186,8 @@ class Scene:
         self.aoi = read_aoi(inputs.aoi, self.grid) if inputs.aoi is not None else None
         if self.aoi is not None:
             self.grid = self.aoi.grid
-        col, row = ~self.source_grid.transform * (self.grid.transform.c, self.grid.transform.f)
+        inv, x, y = ~self.source_grid.transform, self.grid.transform.c, self.grid.transform.f
+        col, row = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
         self.origin = (round(row), round(col))  # the output grid's pixel (0, 0) in source_grid
         self.scaled = dn_scaling(cfg, self.sources)
         self.image_bands = len(self.sources)
