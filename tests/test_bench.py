@@ -22,6 +22,7 @@ import torch
 from slidemap.backends import CpuFeatures, auto_backend, cpu_features
 from slidemap.bench import BenchOptions, BenchReport, Measurement, format_table, write_json
 from slidemap.bench.defaults import defaults
+from slidemap.bench.inference import gflops, round_peak
 from slidemap.bench.machine import (
     PEAK_OPS,
     cpu_model,
@@ -88,7 +89,7 @@ def test_tiny_suite_writes_a_complete_json_document(
         if m["ratio"] is not None:
             assert math.isfinite(m["ratio"]) and m["ratio"] > 0, m["name"]
             base = by_name[m["baseline"]]
-            if m["group"] in ("train", "infer"):  # timed in rounds with the baseline
+            if m["group"] in ("train", "infer", "gflops"):  # timed in rounds with the baseline
                 assert len(m["samples"]) == len(base["samples"]) >= 1, m["name"]
                 within = [s / b for s, b in zip(m["samples"], base["samples"], strict=True)]
                 expected = statistics.median_low(within)
@@ -100,8 +101,10 @@ def test_tiny_suite_writes_a_complete_json_document(
         if m["group"] in ("train", "infer") and not m["name"].endswith(".naive"):
             assert m["ratio"] is not None, m["name"]
             assert by_name[m["baseline"]]["name"].endswith(".naive")
-        if m["group"] == "gflops":
-            assert m["baseline"] == "peak.fp32" and m["ratio"] is not None
+        if m["group"] == "gflops":  # against the peak of the same rounds
+            model = m["name"].split(".")[1]
+            assert m["baseline"] == f"peak.fp32.infer.{model}" and m["ratio"] is not None
+            assert by_name[m["baseline"]]["baseline"] == "peak.fp32"
     assert by_name["train.unet.16.default"]["params"]["loop"] == "slidemap.train"
     # the peak is the fastest op's best sample, and every op measured is reported
     for dtype in ("fp32", "bf16") if machine["features"]["native_bf16"] else ("fp32",):
@@ -110,6 +113,9 @@ def test_tiny_suite_writes_a_complete_json_document(
         assert set(op_peaks) == {"torch.mm", "openvino.MatMul"}  # OpenVINO is installed in CI
         assert peak["value"] == max(op_peaks.values()) == op_peaks[peak["params"]["op"]]
         assert max(peak["samples"]) == peak["value"]
+    rounds_peak = by_name["peak.fp32.infer.unet"]
+    assert set(rounds_peak["params"]["op_peaks"]) == {"torch.mm", "openvino.MatMul"}
+    assert len(rounds_peak["samples"]) == len(by_name["infer.unet.naive"]["samples"])
     # the accuracy guard learned something, so its F1 ratios exist
     assert by_name["accuracy.train.unet.fp32"]["value"] > 0
     assert by_name["accuracy.infer.unet.naive"]["value"] > 0
@@ -390,6 +396,27 @@ def test_speedups_of_rounds_cancel_a_machine_that_changes_speed() -> None:
     assert stalled.ratio is None
     with pytest.raises(ValueError, match="2 rounds, baseline 3"):
         compared("t", "train", 95.0, "windows/s", naive, None, (90.0, 95.0), rounds=True)
+
+
+def test_share_of_the_peak_is_taken_within_the_rounds_of_a_model() -> None:
+    # OpenVINO's MatMul is the faster op; the machine is 20 % slower in round 2
+    peak_rounds = {"torch.mm": [100.0, 80.0, 95.0], "openvino.MatMul": [400.0, 320.0, 390.0]}
+    run_peak = Measurement("peak.fp32", "peak", 420.0, "GFLOP/s")
+    peak = round_peak("unet", peak_rounds, run_peak)
+    assert peak.name == "peak.fp32.infer.unet" and peak.samples == (400.0, 320.0, 390.0)
+    assert peak.value == 400.0 and peak.ratio == pytest.approx(400 / 420)
+    assert peak.params["op"] == "openvino.MatMul"
+    assert peak.params["op_peaks"] == {"torch.mm": 100.0, "openvino.MatMul": 400.0}
+    # a 1 Mpx scene of 10 windows of 32 GFLOP: 1 Mpx/s is 320 GFLOP/s
+    params = {"model": "unet", "side": 1000, "windows": 10, "flops_per_window": 32e9}
+    row = Measurement(
+        "infer.unet.openvino-fp32", "infer", 1.0, "Mpx/s", params, None, None, (1.0, 0.9, 1.0)
+    )
+    (gf,) = gflops([row], peak)
+    assert gf.name == "gflops.unet.openvino-fp32" and gf.value == pytest.approx(320.0)
+    assert gf.samples == pytest.approx((320.0, 288.0, 320.0))
+    # within rounds 80 %, 90 %, 82 %: the median, not best / best (320 / 400 = 80 %)
+    assert gf.ratio == pytest.approx(320 / 390)
 
 
 def test_table_and_json_of_a_report(tmp_path: Path) -> None:

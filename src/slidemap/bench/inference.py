@@ -18,14 +18,19 @@ ever slow a run down, so the fastest round is the least disturbed one); its
 speed-up is the median over rounds of its speed-up within a round
 (:mod:`slidemap.bench.results`).
 Throughput is scene pixels per second; achieved GFLOP/s counts the FLOPs of
-every window actually run (overlaps included).
+every window actually run (overlaps included). Each round also times one
+fp32 matrix product of every peak op (:func:`slidemap.bench.machine.peak_ops`),
+so that the share of the peak is taken within a round too (:func:`gflops`):
+the speed of a shared VM drifts by 20–30 % over minutes, and the best of many
+peak samples over the whole run against the best of three inference rounds
+would understate the share.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +44,8 @@ from slidemap.infer import layout, predict_probabilities
 from slidemap.metrics import Counts
 
 NAIVE = "naive"
+#: Labels of the matrix products timed in the rounds: this prefix, then the op.
+PEAK_PREFIX = "peak:"
 
 
 class EagerBackend:
@@ -117,8 +124,8 @@ def warm_up(backend: Backend, channels: int, plan: WindowPlan, side: int) -> Non
 
 
 def timed_rounds(
-    runs: dict[str, Callable[[], np.ndarray]], rounds: int
-) -> tuple[dict[str, list[float]], dict[str, np.ndarray]]:
+    runs: Mapping[str, Callable[[], object]], rounds: int
+) -> tuple[dict[str, list[float]], dict[str, object]]:
     """Run every callable once per round, in turn.
 
     Returns:
@@ -126,7 +133,7 @@ def timed_rounds(
         result of the first round.
     """
     seconds: dict[str, list[float]] = {label: [] for label in runs}
-    results: dict[str, np.ndarray] = {}
+    results: dict[str, object] = {}
     for _ in range(rounds):
         for label, run in runs.items():
             start = time.perf_counter()
@@ -196,11 +203,13 @@ class InferenceResult:
         measurements: ``infer.<model>.<label>`` (Mpx/s) and ``maxdiff.<model>.<label>``.
         skipped: backends this machine cannot run.
         candidates: the backends, built (for further use, e.g. F1 per backend).
+        peak_rounds: peak op → its fp32 GFLOP/s in each round (see :func:`round_peak`).
     """
 
     measurements: list[Measurement] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     candidates: dict[str, Backend] = field(default_factory=dict)
+    peak_rounds: dict[str, list[float]] = field(default_factory=dict)
 
 
 def measure(
@@ -212,6 +221,8 @@ def measure(
     plan: WindowPlan,
     rounds: int,
     extra: dict[str, object] | None = None,
+    peak_products: Mapping[str, Callable[[], object]] | None = None,
+    peak_flop: float = 0.0,
 ) -> InferenceResult:
     """Scene throughput of the naive baseline and every backend, and their max |Δp|.
 
@@ -224,6 +235,8 @@ def measure(
         plan: ``predict``'s window, overlap and batch.
         rounds: timed runs of every backend, in turn.
         extra: more params for every row (e.g. where the weights come from).
+        peak_products: peak op → one fp32 matrix product of ``peak_flop`` FLOP
+            (:func:`slidemap.bench.machine.matmul_product`), timed in every round.
     """
     from slidemap.models import count_flops
 
@@ -231,7 +244,13 @@ def measure(
     candidates, skipped = backends(model, info, features, threads)
     for backend in candidates.values():
         warm_up(backend, image.shape[0], plan, side)
-    seconds, probs = timed_rounds(probability_runs(candidates, image, plan), rounds)
+    runs: dict[str, Callable[[], object]] = dict(probability_runs(candidates, image, plan))
+    peaks = {f"{PEAK_PREFIX}{op}": run for op, run in (peak_products or {}).items()}
+    seconds, probs = timed_rounds({**runs, **peaks}, rounds)
+    peak_rounds = {
+        label.removeprefix(PEAK_PREFIX): [peak_flop / s / 1e9 for s in seconds.pop(label)]
+        for label in peaks
+    }
     window = plan.window_side(side)
     params = {
         "model": info.model_name,
@@ -256,7 +275,7 @@ def measure(
         )
         if naive is None:
             continue
-        stats = diff_stats(probs[label], probs[NAIVE], info.threshold)
+        stats = diff_stats(np.asarray(probs[label]), np.asarray(probs[NAIVE]), info.threshold)
         out.append(
             Measurement(
                 f"maxdiff.{info.model_name}.{label}",
@@ -266,16 +285,34 @@ def measure(
                 {**row_params, **stats, "threshold": info.threshold},
             )
         )
-    return InferenceResult(out, skipped, candidates)
+    return InferenceResult(out, skipped, candidates, peak_rounds)
+
+
+def round_peak(
+    model: str, peak_rounds: Mapping[str, list[float]], peak: Measurement
+) -> Measurement:
+    """``peak.fp32.infer.<model>``: the fp32 matmul peak of each round of ``model``'s
+    inference (the fastest op's rate in that round), compared with the run's ``peak``.
+
+    Its ``samples`` are the per-round rates, its value the best of them;
+    ``params`` give every op's best (``op_peaks``) and the op of the best value.
+    """
+    rounds = len(next(iter(peak_rounds.values())))
+    per_round = [max(rates[r] for rates in peak_rounds.values()) for r in range(rounds)]
+    best = {op: max(rates) for op, rates in peak_rounds.items()}
+    params = {"model": model, "op": max(best, key=best.__getitem__), "op_peaks": best}
+    name = f"peak.fp32.infer.{model}"
+    return compared(name, "peak", max(per_round), "GFLOP/s", peak, params, tuple(per_round))
 
 
 def gflops(infer_rows: list[Measurement], peak: Measurement) -> list[Measurement]:
-    """``gflops.<model>.<label>``: FLOPs of the windows run per second, as a fraction of ``peak``.
+    """``gflops.<model>.<label>``: FLOPs of the windows run per second, as a fraction of
+    ``peak``: the median over rounds of the fraction within a round.
 
     Args:
         infer_rows: ``infer`` measurements made by :func:`measure` (their params
-            hold side, windows and FLOPs per window).
-        peak: the fp32 matmul peak (GFLOP/s).
+            hold side, windows and FLOPs per window), all of one model.
+        peak: that model's :func:`round_peak` (GFLOP/s, one sample per round).
     """
     out = []
     for row in infer_rows:
@@ -283,5 +320,5 @@ def gflops(infer_rows: list[Measurement], peak: Measurement) -> list[Measurement
         flops_per_scene = p["windows"] * p["flops_per_window"]
         rates = tuple(flops_per_scene * mpx * 1e6 / p["side"] ** 2 / 1e9 for mpx in row.samples)
         name = "gflops." + row.name.split(".", 1)[1]
-        out.append(compared(name, "gflops", max(rates), "GFLOP/s", peak, p, rates))
+        out.append(compared(name, "gflops", max(rates), "GFLOP/s", peak, p, rates, rounds=True))
     return out

@@ -108,22 +108,40 @@ def matmul_gflops(
     op: str = "torch.mm",
     threads: int | None = None,
 ) -> list[float]:
-    """GFLOP/s of the product of two ``n`` × ``n`` matrices, one value per repeat.
+    """GFLOP/s of the product of two ``n`` × ``n`` matrices (:func:`matmul_product`), one
+    value per repeat.
 
-    The first product (allocation, kernel selection) is not timed. The best
-    repeat is the machine's peak for ``dtype`` and ``op``; the others show the noise.
+    The best repeat is the machine's peak for ``dtype`` and ``op``; the others
+    show the noise.
+
+    Returns:
+        ``repeats`` values of ``2 n³ / seconds / 1e9``.
+    """
+    run = matmul_product(dtype, n, op, threads)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return rates
+
+
+def matmul_product(
+    dtype: torch.dtype, n: int = PEAK_N, op: str = "torch.mm", threads: int | None = None
+) -> Callable[[], object]:
+    """A call computing one product of two ``n`` × ``n`` matrices (``2 n³`` FLOP), already
+    run once (allocation and kernel selection are not in later calls).
 
     Args:
         dtype: torch.float32 or torch.bfloat16.
         n: matrix side.
-        repeats: timed products.
         op: "torch.mm" (threads: torch's setting) or "openvino.MatMul" (an
             OpenVINO model of one MatMul by a constant matrix, as a network's
             layer is, compiled with ``INFERENCE_PRECISION_HINT`` f32 or bf16
             and ``INFERENCE_NUM_THREADS`` = ``threads`` when given).
 
-    Returns:
-        ``repeats`` values of ``2 n³ / seconds / 1e9``.
+    Raises:
+        ValueError: unknown ``op``.
     """
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=gen)
@@ -137,12 +155,7 @@ def matmul_gflops(
     else:
         raise ValueError(f"unknown matmul op {op!r}; choose one of {', '.join(PEAK_OPS)}")
     run()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
-    return rates
+    return run
 
 
 def _openvino_matmul(weight: np.ndarray, dtype: torch.dtype, threads: int | None) -> Any:

@@ -29,7 +29,14 @@ from torch import nn
 from slidemap.backends import cpu_features
 from slidemap.bench import accuracy, inference, training
 from slidemap.bench.defaults import defaults
-from slidemap.bench.machine import PEAK_N, load_average, machine_info, matmul_gflops, peak_ops
+from slidemap.bench.machine import (
+    PEAK_N,
+    load_average,
+    machine_info,
+    matmul_gflops,
+    matmul_product,
+    peak_ops,
+)
 from slidemap.bench.results import BenchReport, Measurement, Skipped, compared
 from slidemap.bench.scene import SceneRecord, predict_synthetic, scene_rows
 from slidemap.bench.synthetic import BANDS, make_tile
@@ -188,6 +195,7 @@ class _Run:
         self.recipes, skipped = training.recipes(self.features)
         self.report.skipped += skipped
         self.peaks: dict[torch.dtype, dict[str, list[float]]] = {}  # dtype → op → samples
+        self.infer_peaks: dict[str, dict[str, list[float]]] = {}  # model → op → round rates
         self.trained: dict[str, Path] = {}
         self.accuracy_scores: dict[str, list[float]] = {}
         self.model_scores: dict[str, list[float]] = {}
@@ -323,6 +331,7 @@ class _Run:
 
     def infer(self, name: str) -> None:
         model, info, image = self._model(name)
+        n = self.opts.peak_n
         result = inference.measure(
             model,
             info,
@@ -332,7 +341,10 @@ class _Run:
             self.plan,
             self.opts.infer_rounds,
             {"weights": "trained" if name in self.trained else "random"},
+            {op: matmul_product(torch.float32, n, op, self.opts.threads) for op in peak_ops()},
+            2.0 * n**3,
         )
+        self.infer_peaks[name] = result.peak_rounds
         if name == self.opts.models[0]:
             self.report.skipped += result.skipped
         rows = result.measurements
@@ -394,7 +406,11 @@ class _Run:
         report.add(*self.rows.get("accuracy_infer", []))
         infer_rows = self.rows.get("infer", [])
         report.add(*infer_rows)
-        report.add(*inference.gflops(infer_rows, fp32))
+        for model, peak_rounds in self.infer_peaks.items():
+            peak = inference.round_peak(model, peak_rounds, fp32)
+            report.add(peak)
+            rows = [r for r in infer_rows if r.params["model"] == model]
+            report.add(*inference.gflops(rows, peak))
         report.add(*self.rows.get("maxdiff", []))
         scene, skipped = scene_rows(self.scenes["fp32"], self.scenes["bf16"])
         report.add(*scene)

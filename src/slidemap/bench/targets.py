@@ -60,8 +60,8 @@ def inference_peak(report: BenchReport, model: str) -> Target:
     best = max(rows, key=lambda m: m.ratio or 0.0)
     pct = 100 * (best.ratio or 0.0)
     basis = (
-        f"{option_label(best)} {best.value:.1f} GFLOP/s = {pct:.0f} % of peak "
-        f"(max |dp| {_diff(report, model, option_label(best)):.1e})"
+        f"{option_label(best)} {best.value:.1f} GFLOP/s, {pct:.0f} % of the peak of the same "
+        f"rounds (max |dp| {_diff(report, model, option_label(best)):.1e})"
     )
     return Target("fp32_inference_peak." + model, goal, pct, "%", pct >= 100 * PEAK_FRACTION, basis)
 
