@@ -65,7 +65,7 @@ def test_tiny_suite_writes_a_complete_json_document(
 ) -> None:
     code, _, doc = tiny_run
     assert code == 0
-    assert doc["schema"] == "slidemap-bench/2"
+    assert doc["schema"] == "slidemap-bench/3"
     assert doc["mode"] == "tiny"
     machine = doc["machine"]
     assert machine["torch_threads"] == 1

@@ -18,12 +18,12 @@ ever slow a run down, so the fastest round is the least disturbed one); its
 speed-up is the median over rounds of its speed-up within a round
 (:mod:`slidemap.bench.results`).
 Throughput is scene pixels per second; achieved GFLOP/s counts the FLOPs of
-every window actually run (overlaps included). Each round also times one
-fp32 matrix product of every peak op (:func:`slidemap.bench.machine.peak_ops`),
-so that the share of the peak is taken within a round too (:func:`gflops`):
-the speed of a shared VM drifts by 20–30 % over minutes, and the best of many
-peak samples over the whole run against the best of three inference rounds
-would understate the share.
+every window actually run (overlaps included). After every round
+the fp32 matmul peak is sampled again (``sample_peak`` of :func:`measure`: a
+short burst of products per peak op), so that the share of the peak is taken
+within a round too (:func:`gflops`): the speed of a shared VM drifts by
+20–30 % over minutes, and the best of many peak samples over the whole run
+against the best of three inference rounds would understate the share.
 """
 
 from __future__ import annotations
@@ -44,8 +44,6 @@ from slidemap.infer import layout, predict_probabilities
 from slidemap.metrics import Counts
 
 NAIVE = "naive"
-#: Labels of the matrix products timed in the rounds: this prefix, then the op.
-PEAK_PREFIX = "peak:"
 
 
 class EagerBackend:
@@ -124,22 +122,26 @@ def warm_up(backend: Backend, channels: int, plan: WindowPlan, side: int) -> Non
 
 
 def timed_rounds(
-    runs: Mapping[str, Callable[[], object]], rounds: int
-) -> tuple[dict[str, list[float]], dict[str, object]]:
-    """Run every callable once per round, in turn.
+    runs: Mapping[str, Callable[[], np.ndarray]],
+    rounds: int,
+    after_round: Callable[[], None] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, np.ndarray]]:
+    """Run every callable once per round, in turn, then ``after_round`` (untimed).
 
     Returns:
         ``(seconds, results)``: per label, the seconds of each round and the
         result of the first round.
     """
     seconds: dict[str, list[float]] = {label: [] for label in runs}
-    results: dict[str, object] = {}
+    results: dict[str, np.ndarray] = {}
     for _ in range(rounds):
         for label, run in runs.items():
             start = time.perf_counter()
             result = run()
             seconds[label].append(time.perf_counter() - start)
             results.setdefault(label, result)
+        if after_round is not None:
+            after_round()
     return seconds, results
 
 
@@ -221,8 +223,7 @@ def measure(
     plan: WindowPlan,
     rounds: int,
     extra: dict[str, object] | None = None,
-    peak_products: Mapping[str, Callable[[], object]] | None = None,
-    peak_flop: float = 0.0,
+    sample_peak: Callable[[], dict[str, float]] | None = None,
 ) -> InferenceResult:
     """Scene throughput of the naive baseline and every backend, and their max |Δp|.
 
@@ -235,8 +236,7 @@ def measure(
         plan: ``predict``'s window, overlap and batch.
         rounds: timed runs of every backend, in turn.
         extra: more params for every row (e.g. where the weights come from).
-        peak_products: peak op → one fp32 matrix product of ``peak_flop`` FLOP
-            (:func:`slidemap.bench.machine.matmul_product`), timed in every round.
+        sample_peak: called after every round: peak op → fp32 GFLOP/s sampled now.
     """
     from slidemap.models import count_flops
 
@@ -244,13 +244,14 @@ def measure(
     candidates, skipped = backends(model, info, features, threads)
     for backend in candidates.values():
         warm_up(backend, image.shape[0], plan, side)
-    runs: dict[str, Callable[[], object]] = dict(probability_runs(candidates, image, plan))
-    peaks = {f"{PEAK_PREFIX}{op}": run for op, run in (peak_products or {}).items()}
-    seconds, probs = timed_rounds({**runs, **peaks}, rounds)
-    peak_rounds = {
-        label.removeprefix(PEAK_PREFIX): [peak_flop / s / 1e9 for s in seconds.pop(label)]
-        for label in peaks
-    }
+    peak_rounds: dict[str, list[float]] = {}
+
+    def after_round() -> None:
+        if sample_peak is not None:
+            for op, rate in sample_peak().items():
+                peak_rounds.setdefault(op, []).append(rate)
+
+    seconds, probs = timed_rounds(probability_runs(candidates, image, plan), rounds, after_round)
     window = plan.window_side(side)
     params = {
         "model": info.model_name,
@@ -275,7 +276,7 @@ def measure(
         )
         if naive is None:
             continue
-        stats = diff_stats(np.asarray(probs[label]), np.asarray(probs[NAIVE]), info.threshold)
+        stats = diff_stats(probs[label], probs[NAIVE], info.threshold)
         out.append(
             Measurement(
                 f"maxdiff.{info.model_name}.{label}",

@@ -117,7 +117,12 @@ def matmul_gflops(
     Returns:
         ``repeats`` values of ``2 n³ / seconds / 1e9``.
     """
-    run = matmul_product(dtype, n, op, threads)
+    return product_gflops(matmul_product(dtype, n, op, threads), n, repeats)
+
+
+def product_gflops(run: Callable[[], object], n: int, repeats: int) -> list[float]:
+    """GFLOP/s of ``repeats`` back-to-back calls of ``run``, a product of two ``n`` × ``n``
+    matrices (:func:`matmul_product`)."""
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()

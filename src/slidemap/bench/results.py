@@ -31,7 +31,7 @@ from slidemap.io.atomic import atomic_file
 if TYPE_CHECKING:
     from slidemap.backends import CpuFeatures
 
-SCHEMA = "slidemap-bench/2"
+SCHEMA = "slidemap-bench/3"
 
 
 @dataclass(frozen=True)
