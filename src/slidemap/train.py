@@ -28,8 +28,9 @@ landslide), since the best threshold for a rare class is usually not 0.5.
 Numerics (measured by ``slidemap bench``, docs/performance.md): channels-last
 memory format, and bf16 autocast where the hardware computes bf16 natively
 (``precision="auto"``: CPUs with AVX-512-BF16 or AMX, CUDA devices with bf16;
-plain fp32 elsewhere). That is the fastest recipe at every window size
-(1.3–2.4 × the plain fp32 loop on a 2-core Zen 4) with validation F1
+plain fp32 elsewhere). That is the fastest recipe at most window sizes, the
+others within their noise (1.15–2.4 × the plain fp32 loop on 2 cores of a
+Zen 4 and of a Zen 5), with validation F1
 unchanged within seed noise; ``precision="fp32"`` and
 ``channels_last=False`` give the paper's plain fp32 loop. The precision a run
 used is stored resolved in ``config.json``.
