@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from slidemap.backends import BACKENDS, Backend, CpuFeatures, installed, make_backend
+from slidemap.bench.machine import fastest_op
 from slidemap.bench.results import Measurement, Skipped, compared
 from slidemap.checkpoint import ModelInfo
 from slidemap.infer import layout, predict_probabilities
@@ -300,8 +301,8 @@ def round_peak(
     """
     rounds = len(next(iter(peak_rounds.values())))
     per_round = [max(rates[r] for rates in peak_rounds.values()) for r in range(rounds)]
-    best = {op: max(rates) for op, rates in peak_rounds.items()}
-    params = {"model": model, "op": max(best, key=best.__getitem__), "op_peaks": best}
+    op, best = fastest_op(peak_rounds)
+    params = {"model": model, "op": op, "op_peaks": best}
     name = f"peak.fp32.infer.{model}"
     return compared(name, "peak", max(per_round), "GFLOP/s", peak, params, tuple(per_round))
 

@@ -16,7 +16,7 @@ import importlib
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,13 @@ def machine_info() -> dict[str, Any]:
 def peak_ops() -> tuple[str, ...]:
     """The ops of :data:`PEAK_OPS` that can run here (OpenVINO's only where it is installed)."""
     return tuple(op for op in PEAK_OPS if op == "torch.mm" or installed("openvino"))
+
+
+def fastest_op(samples: Mapping[str, Sequence[float]]) -> tuple[str, dict[str, float]]:
+    """``(op, op_peaks)``: the op whose best sample of ``samples`` (op → GFLOP/s) is highest,
+    and each op's best sample."""
+    best = {op: max(rates) for op, rates in samples.items()}
+    return max(best, key=best.__getitem__), best
 
 
 def matmul_gflops(

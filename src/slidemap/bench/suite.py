@@ -31,6 +31,7 @@ from slidemap.bench import accuracy, inference, training
 from slidemap.bench.defaults import defaults
 from slidemap.bench.machine import (
     PEAK_N,
+    fastest_op,
     load_average,
     machine_info,
     matmul_gflops,
@@ -249,8 +250,7 @@ class _Run:
         """``peak.fp32`` / ``peak.bf16``: the best sample of the fastest op; ``params``
         name that op and every op's best (``op_peaks``), ``samples`` are that op's."""
         by_op = self.peaks[dtype]
-        best = {op: max(samples) for op, samples in by_op.items()}
-        op = max(best, key=best.__getitem__)
+        op, best = fastest_op(by_op)
         name = "fp32" if dtype == torch.float32 else "bf16"
         params = {
             "n": self.opts.peak_n,
