@@ -10,9 +10,9 @@ same memory. :class:`ViewAdam` hands the fused kernel the (O, kh, kw, I)
 permutation of every channels-last weight, which is contiguous and shares its
 storage, and the same permutation of its gradient. The updates are
 bit-identical to those of ``torch.optim.Adam`` over the parameters
-themselves. In ``slidemap train`` this took 32 px U-Net steps from 1.13 × to
-1.35 × the naive loop's speed on a 2-core Zen 5, and 32 px ResU-Net steps
-from 1.45 × to 1.61 × (docs/performance.md).
+themselves. On 2 cores of a Zen 5 this raised ``slidemap train``'s 32 px
+U-Net from 1.13–1.16 × the naive loop's speed to 1.26–1.35 ×, and its 32 px
+ResU-Net from 1.45 × to 1.61 × (docs/performance.md, "What dominates").
 
 ``state_dict`` and ``load_state_dict`` give and take every moment buffer in
 its parameter's shape, so a checkpoint holds exactly what ``torch.optim.Adam``

@@ -30,10 +30,12 @@ memory format, and bf16 autocast where the hardware computes bf16 natively
 (``precision="auto"``: CPUs with AVX-512-BF16 or AMX, CUDA devices with bf16;
 plain fp32 elsewhere). That is the fastest recipe at most window sizes, the
 others within their noise (1.15–2.4 × the plain fp32 loop on 2 cores of a
-Zen 4 and of a Zen 5), with validation F1
+Zen 4 and of a Zen 5, least for 32 px windows), with validation F1
 unchanged within seed noise; ``precision="fp32"`` and
 ``channels_last=False`` give the paper's plain fp32 loop. The precision a run
-used is stored resolved in ``config.json``.
+used is stored resolved in ``config.json``. On the CPU the fused Adam update
+runs on contiguous views of the channels-last weights (:mod:`slidemap.optim`),
+bit-identical to ``torch.optim.Adam`` and without its layout copies.
 
 Resuming: the window order of every epoch is drawn from ``(seed, epoch)``
 alone, and ``last.pt`` holds weights, optimizer, early-stopping and RNG
