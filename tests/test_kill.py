@@ -177,6 +177,9 @@ class Runner:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,  # its own process group: killed as a whole
+                # kill points count lines of output: a library warning that shows in one
+                # run and not in the next would shift them
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
             )
         return proc, offset
 

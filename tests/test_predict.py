@@ -308,6 +308,31 @@ def test_polygons_are_not_cut_at_block_edges(tmp_path: Path) -> None:
         assert any(shapely.equals(shapely.normalize(geom), shapely.normalize(e)) for e in expected)
 
 
+def test_polygonising_the_block_at_the_origin_shows_no_georeferencing_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The block at (0, 0) is polygonised with the identity transform, on purpose; rasterio
+    may warn that the array is not georeferenced, which must not reach the user."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    import slidemap.outputs as outputs
+
+    def warning_shapes(labels: np.ndarray, **kwargs: Any) -> Iterator[tuple[dict, float]]:
+        warnings.warn("Dataset has no geotransform", NotGeoreferencedWarning, stacklevel=1)
+        yield from shapes(labels, **kwargs)
+
+    monkeypatch.setattr(outputs, "shapes", warning_shapes)
+    labels = np.zeros((8, 8), np.int32)
+    labels[2:5, 3:6] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = outputs._pixel_shapes(labels, labels > 0, Affine.identity())
+    assert [v for _, v in found] == [1]
+    assert shapely.geometry.shape(found[0][0]).area == 9
+
+
 # ---------------------------------------------------------------- outputs
 
 

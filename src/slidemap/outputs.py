@@ -20,6 +20,7 @@ uint8 1 = landslide (probability ≥ threshold), 0 = not, 255 = nodata.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ import shapely
 import shapely.geometry
 from affine import Affine
 from rasterio._err import CPLE_BaseError
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.features import shapes
 from scipy import ndimage
 
@@ -216,7 +217,7 @@ class Polygonizer:
             edges = self._seam_labels(labels, core)
             offset = Affine.translation(core.col_off, core.row_off)
             done: list[_Piece] = []
-            for geom, value in shapes(labels, mask=inside, connectivity=4, transform=offset):
+            for geom, value in _pixel_shapes(labels, inside, offset):
                 k = int(value) - 1
                 piece = _Piece(
                     shapely.geometry.shape(geom), int(counts[k]), float(totals[k]), float(peaks[k])
@@ -343,6 +344,18 @@ class Polygonizer:
         except (pyogrio.errors.DataSourceError, pyogrio.errors.FeatureError, OSError) as exc:
             raise WriteError(f"{self.path.name}: {exc}") from exc
         self._queue, self._queued, self._written = [], 0, True
+
+
+def _pixel_shapes(
+    labels: np.ndarray, inside: np.ndarray, offset: Affine
+) -> list[tuple[dict[str, Any], float]]:
+    """``rasterio.features.shapes`` of ``labels`` ((h, w) int32) where ``inside``, in grid
+    pixel coordinates (``offset``: the block's origin). The block at the grid's origin has
+    the identity transform, for which rasterio may warn that the array is not
+    georeferenced; that is the intent here, so the warning is not shown."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return list(shapes(labels, mask=inside, connectivity=4, transform=offset))
 
 
 def _union(pieces: list[_Piece]) -> _Piece:
