@@ -47,12 +47,12 @@ def areas(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def run(areas: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A U-Net trained for 3 epochs on area a (patch 32)."""
+    """A U-Net trained for 15 epochs on area a (patch 32)."""
     out = tmp_path_factory.mktemp("runs") / "unet32"
     before = torch.get_num_threads()
     train(
         TrainConfig(
-            areas=(areas / "a",), out=out, patch=32, epochs=3, seed=0, threads=2, device="cpu"
+            areas=(areas / "a",), out=out, patch=32, epochs=15, seed=0, threads=2, device="cpu"
         )
     )
     torch.set_num_threads(before)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from conftest import make_tiny_area
+from slidemap import defaults
 from slidemap.experiment.config import load_experiment_file
 from slidemap.experiment.jobs import plan_jobs
 from slidemap.experiment.results import COLUMNS
@@ -157,7 +158,7 @@ def test_defaults_follow_the_paper(root: Path) -> None:
     cfg = load_experiment_file(write_exp(root, text))
     assert cfg.scenarios == (("all", ("a", "b")), ("a", ("a",)), ("b", ("b",)))
     assert (cfg.models, cfg.patches, cfg.seeds) == (("unet", "resunet"), (32, 64, 128), (0,))
-    assert cfg.train.pos_weight is None and cfg.evaluate.mode == "whole"
+    assert cfg.train.pos_weight == defaults.POS_WEIGHT and cfg.evaluate.mode == "whole"
     assert cfg.area_paths["a"] == root / "areas" / "a"
 
 

@@ -343,7 +343,7 @@ def _check_experiment(config: ExperimentConfig) -> None:
     t, e = config.train, config.evaluate
     for value in (t.lr, *t.betas, t.nodata_max, e.iou_threshold, *e.size_edges_m2):
         assert math.isfinite(value)
-    assert t.pos_weight is None or math.isfinite(t.pos_weight)
+    assert 0 < t.pos_weight < math.inf
     assert e.threshold is None or 0 < e.threshold < 1
 
 

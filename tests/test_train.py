@@ -20,6 +20,7 @@ import rasterio
 import torch
 
 from conftest import make_tiny_area
+from slidemap import defaults
 from slidemap.area import TRAIN, VALIDATION, load_area
 from slidemap.backends import cpu_features
 from slidemap.checkpoint import (
@@ -329,13 +330,33 @@ def test_early_stopping_restores_the_best_weights(areas: Path, tmp_path: Path):
     )
 
 
+def test_early_stopping_watches_the_weighted_training_loss(areas: Path, tmp_path: Path):
+    result = train(config(areas, tmp_path / "run", epochs=2, precision="fp32", pos_weight=10.0))
+    best_line = metric_lines(tmp_path / "run")[result.best_epoch - 1]
+    model, info = load_model(tmp_path / "run")
+    norm = Normalization(info.mean, info.std)
+    val_set = PatchDataset([load_area(areas / "a")], VALIDATION, 32, norm)
+    cpu = torch.device("cpu")
+    weighted = validate(model, val_set, 4, cpu, channels_last=True, pos_weight=torch.tensor([10.0]))
+    plain = validate(model, val_set, 4, cpu, channels_last=True)
+    assert weighted.loss == pytest.approx(best_line["val_loss"], rel=1e-5)
+    assert weighted.loss > plain.loss * 1.5
+    assert weighted.counts == plain.counts
+
+
+def test_default_recipe_weights_landslides(areas: Path, tmp_path: Path, run_cli: Callable):
+    assert TrainConfig(areas=(areas / "a",), out=tmp_path).pos_weight == defaults.POS_WEIGHT > 1
+    result = run_cli("train", "--help")
+    assert f"[default: {defaults.POS_WEIGHT}]" in result.out
+
+
 @pytest.mark.parametrize(
     "options",
     [
         {"precision": "bf16"},
         {"precision": "fp32"},
         {"channels_last": False},
-        {"pos_weight": 3.0, "batch": 3},
+        {"pos_weight": 1.0, "batch": 3},
     ],
 )
 def test_training_options(areas: Path, tmp_path: Path, options: dict):
@@ -467,6 +488,8 @@ def test_cli_errors(areas: Path, tmp_path: Path, run_cli: Callable):
         (["--patch", "40"], "--patch must be a positive multiple of 16"),
         (["--patch", "128"], "no 128 x 128 px training window fits in its train part"),
         (["--patch", "32", "--lr", "0"], "--lr must be positive"),
+        (["--patch", "32", "--pos-weight", "0"], "--pos-weight must be a positive number"),
+        (["--patch", "32", "--pos-weight", "nan"], "--pos-weight must be a positive number"),
         (["--patch", "32", "--resume", "--overwrite"], "exclude each other"),
         (["--patch", "32", "--precision", "fp16", "--device", "cpu"], "needs a CUDA device"),
         (["--patch", "32", "--seed", "-1"], "--seed must be between 0 and 4294967295"),

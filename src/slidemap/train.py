@@ -16,14 +16,16 @@ Run directory (``TrainConfig.out``)::
     best.pt         weights with the lowest validation loss, and the threshold
 
 Defaults, chosen for real data such as Landslide4Sense (SPEC §8) while keeping
-the paper's recipe: plain BCE (``pos_weight`` off: landslides are 1–5 % of the
-pixels, and the threshold is tuned instead, which keeps probabilities
-calibrated); per-band z-score normalisation over the train parts (the paper
-leaves normalisation open; raw reflectance, slope in degrees and DEM heights
-differ by orders of magnitude); early stopping on validation loss with
-patience 10 of at most 100 epochs; the decision threshold maximising F1 on
-the validation part (fp32 probabilities) over 0.05, 0.10, …, 0.95 (0.5 when validation has no
-landslide), since the best threshold for a rare class is usually not 0.5.
+the paper's recipe, and measured in docs/accuracy.md: 64 px windows; BCE with
+landslide pixels weighted 10 (:mod:`slidemap.defaults`: landslides are 1–5 %
+of the pixels, and plain BCE, ``pos_weight=1``, stops early on a model that
+hardly ever says "landslide"); the validation loss that early stopping
+watches is the same weighted loss; per-band z-score normalisation over the
+train parts (the paper leaves normalisation open; raw reflectance, slope in
+degrees and DEM heights differ by orders of magnitude); patience 10 of at
+most 100 epochs; the decision threshold maximising F1 on the validation part
+(fp32 probabilities) over 0.05, 0.10, …, 0.95 (0.5 when validation has no
+landslide), since the weighting moves the best threshold away from 0.5.
 
 Numerics (measured by ``slidemap bench``, docs/performance.md): channels-last
 memory format, and bf16 autocast where the hardware computes bf16 natively
@@ -72,7 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from slidemap import __version__
+from slidemap import __version__, defaults
 from slidemap.area import TRAIN, VALIDATION, load_area
 from slidemap.backends import CpuFeatures, cpu_features
 from slidemap.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -124,7 +126,7 @@ class TrainConfig:
         batch: windows per optimizer step (paper: 4); with several data-parallel
             processes the global batch, split evenly across them.
         lr, betas: Adam settings (paper: 1e-3, (0.9, 0.999)).
-        pos_weight: BCE weight of landslide pixels; None = 1 (paper).
+        pos_weight: BCE weight of landslide pixels (1 = plain BCE, the paper's).
         seed: seeds weights, window order and every RNG.
         threads: torch CPU threads; None leaves torch's default.
         device: "auto" (CUDA if available), "cpu" or "cuda".
@@ -140,13 +142,13 @@ class TrainConfig:
     areas: tuple[Path, ...]
     out: Path
     model: str = "unet"
-    patch: int = 64
+    patch: int = defaults.PATCH_PX
     epochs: int = 100
-    patience: int = 10
+    patience: int = defaults.PATIENCE
     batch: int = 4
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
-    pos_weight: float | None = None
+    pos_weight: float = defaults.POS_WEIGHT
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
@@ -168,7 +170,7 @@ class TrainConfig:
             (self.batch >= 1, "--batch must be at least 1"),
             (self.lr > 0, "--lr must be positive"),
             (all(0 <= b < 1 for b in self.betas), "betas must be in [0, 1)"),
-            (self.pos_weight is None or self.pos_weight > 0, "--pos-weight must be positive"),
+            (0 < self.pos_weight < math.inf, "--pos-weight must be a positive number"),
             (
                 self.threads is None or 1 <= self.threads <= MAX_THREADS,
                 f"--threads must be between 1 and {MAX_THREADS}",
@@ -376,7 +378,7 @@ def _train(cfg: TrainConfig, ranks: Ranks, device: torch.device) -> TrainResult:
     adam = ViewAdam if device.type == "cpu" else torch.optim.Adam
     optimizer = adam(net.parameters(), lr=cfg.lr, betas=cfg.betas, fused=True)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    pos_weight = None if cfg.pos_weight is None else torch.tensor([cfg.pos_weight], device=device)
+    pos_weight = None if cfg.pos_weight == 1 else torch.tensor([cfg.pos_weight], device=device)
     stopper = EarlyStopping(cfg.patience)
     static = {
         "model_config": model_config(net),
@@ -453,7 +455,9 @@ def _train(cfg: TrainConfig, ranks: Ranks, device: torch.device) -> TrainResult:
 
             # -- validate, early-stopping bookkeeping, checkpoints, metrics line
             ranks.sync_buffers(net)
-            val = validate(net, val_set, cfg.batch, device, amp_dtype, cfg.channels_last, ranks)
+            val = validate(
+                net, val_set, cfg.batch, device, amp_dtype, cfg.channels_last, ranks, pos_weight
+            )
             if not (math.isfinite(train_loss) and math.isfinite(val.loss)):
                 raise SlidemapError(
                     f"training diverged at epoch {epoch} (train loss {train_loss}, validation "
@@ -589,8 +593,12 @@ def validate(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     ranks: Ranks | None = None,
+    pos_weight: torch.Tensor | None = None,
 ) -> Validation:
     """Mean loss over the scored validation pixels and counts at every threshold in THRESHOLDS.
+
+    The loss is the training loss (``pos_weight`` included), so that early
+    stopping watches the objective being minimised.
 
     With data-parallel ``ranks``, each process scores every ``world``-th window and
     the sums are added up across the processes; all get the same result.
@@ -608,7 +616,7 @@ def validate(
         with _autocast(device, amp_dtype):
             logits = model(image)
         loss_sum += F.binary_cross_entropy_with_logits(
-            logits.float(), label, weight=valid, reduction="sum"
+            logits.float(), label, weight=valid, pos_weight=pos_weight, reduction="sum"
         )
         pixels += valid.sum()
         pred = torch.sigmoid(logits.float()) >= thresholds  # (T, N, 1, H, W)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from slidemap import defaults
+
 _HELP = """Train the paper's U-Net or ResU-Net on the train parts of one or more
 prepared areas (regular grid of non-overlapping PATCH windows, Adam lr 1e-3,
 batch 4, binary cross-entropy, early stopping on the validation part's loss).
@@ -50,7 +52,7 @@ Example:
 @click.option(
     "--patch",
     type=int,
-    default=64,
+    default=defaults.PATCH_PX,
     show_default=True,
     help="Window side in pixels, a multiple of 16 (paper: 32, 64, 128).",
 )
@@ -59,7 +61,7 @@ Example:
 @click.option(
     "--patience",
     type=int,
-    default=10,
+    default=defaults.PATIENCE,
     show_default=True,
     help="Stop after this many epochs without a lower validation loss.",
 )
@@ -68,7 +70,9 @@ Example:
 @click.option(
     "--pos-weight",
     type=float,
-    help="Loss weight of landslide pixels (default 1; the threshold is tuned instead).",
+    default=defaults.POS_WEIGHT,
+    show_default=True,
+    help="Loss weight of landslide pixels (1: plain BCE, the paper's).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--threads", type=int, help="CPU threads for torch (default: torch's choice).")
@@ -120,7 +124,7 @@ def train(
     patience: int,
     batch: int,
     lr: float,
-    pos_weight: float | None,
+    pos_weight: float,
     seed: int,
     threads: int | None,
     device: str,

@@ -54,7 +54,7 @@ patience = 10
 batch = 4
 lr = 0.001
 betas = [0.9, 0.999]
-pos_weight = 3.0                 # BCE weight of landslide pixels; leave out for plain BCE
+pos_weight = 10.0                # BCE weight of landslide pixels; 1 = plain BCE (paper)
 precision = "auto"               # auto (bf16 where native, else fp32) | fp32 | bf16 | fp16 (CUDA)
 channels_last = true
 nodata_max = 0.5

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slidemap import __version__
+from slidemap import __version__, defaults
 from slidemap.area import AreaMeta, read_meta
 from slidemap.config import AREA_NAME_RE
 from slidemap.errors import SlidemapError
@@ -39,11 +39,11 @@ class TrainOptions:
     """
 
     epochs: int = 100
-    patience: int = 10
+    patience: int = defaults.PATIENCE
     batch: int = 4
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
-    pos_weight: float | None = None
+    pos_weight: float = defaults.POS_WEIGHT
     precision: str = "auto"
     channels_last: bool = True
     nodata_max: float = 0.5
@@ -315,7 +315,7 @@ def _train(r: TableReader) -> TrainOptions:
         batch=_at_least(r, "batch", d.batch),
         lr=_positive(r, "lr", d.lr),
         betas=(float(betas[0]), float(betas[1])),
-        pos_weight=_positive(r, "pos_weight", 1.0) if "pos_weight" in r.table else None,
+        pos_weight=_positive(r, "pos_weight", d.pos_weight),
         precision=r.choice("precision", PRECISIONS, d.precision) or d.precision,
         channels_last=r.get("channels_last", bool, d.channels_last),
         nodata_max=nodata_max,
