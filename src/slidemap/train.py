@@ -297,6 +297,23 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def summed_bce(
+    logits: torch.Tensor, label: torch.Tensor, valid: torch.Tensor, pos_weight: torch.Tensor | None
+) -> torch.Tensor:
+    """() binary cross-entropy summed over the pixels, each weighted by ``valid``.
+
+    The loss of training and of validation, so that early stopping watches the
+    objective being minimised.
+
+    Args:
+        logits, label, valid: (N, 1, H, W); ``valid`` is the per-pixel weight (0 = ignored).
+        pos_weight: (1,) weight of landslide pixels, or None.
+    """
+    return F.binary_cross_entropy_with_logits(
+        logits.float(), label, weight=valid, pos_weight=pos_weight, reduction="sum"
+    )
+
+
 def masked_bce(
     logits: torch.Tensor,
     label: torch.Tensor,
@@ -304,18 +321,15 @@ def masked_bce(
     pos_weight: torch.Tensor | None,
     pixels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean binary cross-entropy over the valid pixels.
+    """Mean of :func:`summed_bce` over the valid pixels.
 
     Args:
-        logits, label, valid: (N, 1, H, W); ``valid`` is the per-pixel weight (0 = ignored).
-        pos_weight: (1,) weight of landslide pixels, or None.
+        logits, label, valid, pos_weight: as for :func:`summed_bce`.
         pixels: () the weight to divide the summed loss by; default ``valid.sum()``.
             A data-parallel process passes the global batch's sum over the number
             of processes, so that DDP's gradient average is the global mean's gradient.
     """
-    loss = F.binary_cross_entropy_with_logits(
-        logits.float(), label, weight=valid, pos_weight=pos_weight, reduction="sum"
-    )
+    loss = summed_bce(logits, label, valid, pos_weight)
     return loss / (valid.sum() if pixels is None else pixels).clamp_min(1.0)
 
 
@@ -597,8 +611,7 @@ def validate(
 ) -> Validation:
     """Mean loss over the scored validation pixels and counts at every threshold in THRESHOLDS.
 
-    The loss is the training loss (``pos_weight`` included), so that early
-    stopping watches the objective being minimised.
+    The loss is the training loss, :func:`summed_bce` with ``pos_weight``.
 
     With data-parallel ``ranks``, each process scores every ``world``-th window and
     the sums are added up across the processes; all get the same result.
@@ -615,9 +628,7 @@ def validate(
         image, label, valid = _batch(dataset, indices, device, channels_last)
         with _autocast(device, amp_dtype):
             logits = model(image)
-        loss_sum += F.binary_cross_entropy_with_logits(
-            logits.float(), label, weight=valid, pos_weight=pos_weight, reduction="sum"
-        )
+        loss_sum += summed_bce(logits, label, valid, pos_weight)
         pixels += valid.sum()
         pred = torch.sigmoid(logits.float()) >= thresholds  # (T, N, 1, H, W)
         ref, scored = label > 0.5, valid > 0.5
