@@ -226,7 +226,7 @@ def _predict_band(task: BandTask) -> BandResult:
     quicklook = Quicklook(grid, rgb_channels(scene.band_names))
     band = Grid(
         grid.crs,
-        grid.transform * Affine.translation(0, task.top),
+        grid.transform @ Affine.translation(0, task.top),
         grid.width,
         task.bottom - task.top,
     )

@@ -89,12 +89,8 @@ class Grid:
             win = win.intersection(Window(0, 0, self.width, self.height))
         except WindowError:
             return None
-        return Grid(
-            self.crs,
-            rasterio.windows.transform(win, self.transform),
-            int(win.width),
-            int(win.height),
-        )
+        corner = self.transform @ Affine.translation(win.col_off, win.row_off)
+        return Grid(self.crs, corner, int(win.width), int(win.height))
 
 
 def covering_pixels(bounds: tuple[float, float, float, float], transform: Affine) -> Window:
