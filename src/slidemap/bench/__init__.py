@@ -24,7 +24,10 @@ full description)::
 Modules: :mod:`.suite` (options, the steps), :mod:`.machine`,
 :mod:`.training`, :mod:`.accuracy`, :mod:`.inference`, :mod:`.scene` (+
 :mod:`.child`, the scene's own process), :mod:`.synthetic`, :mod:`.targets`,
-:mod:`.defaults`, :mod:`.results`, :mod:`.table`.
+:mod:`.defaults`, :mod:`.results`, :mod:`.table`. Apart from the suite,
+:mod:`.l4s_cv` cross-validates training recipes on real Landslide4Sense
+patches against the plain reference loop of :mod:`.plain_unet`
+(``benchmarks/l4s_accuracy.py``, docs/accuracy.md).
 """
 
 from slidemap.bench.results import SCHEMA, BenchReport, Measurement, Skipped, Target, write_json
