@@ -6,7 +6,7 @@ reference, written apart from :mod:`slidemap.train` so that nothing of
 slidemap's recipe leaks into it: it shares only the network
 (:func:`slidemap.models.registry.build_model`) and the confusion counts.
 
-The recipe (paper §3.2, Table 2): z-score normalisation with the train
+The recipe ("Materials and methods", Table 2): z-score normalisation with the train
 part's statistics, a regular grid of non-overlapping ``patch_px`` windows
 lying wholly in the train part, fp32, NCHW, Adam (lr 1e-3), batch 4 in a
 seeded random order, plain binary cross-entropy, early stopping on the
