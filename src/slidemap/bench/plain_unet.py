@@ -116,6 +116,7 @@ def train_and_test(
     train_px = image[:, (split == TRAIN) & np.isfinite(image).all(axis=0)]
     mean = train_px.mean(axis=1)[:, None, None]
     std = train_px.std(axis=1)[:, None, None]
+    std[std == 0] = 1.0  # a constant band stays 0 instead of becoming NaN
     image = (image - mean) / std
     x_train, y_train = grid_windows(image, label, split, TRAIN, patch_px)
     x_val, y_val = grid_windows(image, label, split, VALIDATION, patch_px)
