@@ -208,7 +208,7 @@ def test_cross_validation_runs_writes_its_document_and_reuses_finished_jobs(
     assert not weighted.exists()
 
 
-def test_the_benchmark_script_runs_the_harness(tmp_path) -> None:
+def test_the_benchmark_script_runs_the_harness() -> None:
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "l4s_accuracy.py"), "--help"],
         capture_output=True,

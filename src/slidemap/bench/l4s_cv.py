@@ -97,10 +97,7 @@ def parse_folds(text: str) -> tuple[tuple[int, ...], ...]:
     """
     folds = []
     for part in text.split(";"):
-        try:
-            ids = tuple(int(item) for item in part.split(",") if item.strip())
-        except ValueError:
-            raise SlidemapError(f"--folds {text!r}: ids must be integers") from None
+        ids = _int_list(part, "--folds")
         if not ids:
             raise SlidemapError(f"--folds {text!r}: empty fold")
         folds.append(ids)
@@ -271,14 +268,19 @@ def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _ints(text: str) -> tuple[int, ...]:
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    """The integers of a comma-separated list (empty items left out)."""
     try:
-        values = tuple(int(item) for item in text.split(",") if item.strip())
+        return tuple(int(item) for item in text.split(",") if item.strip())
     except ValueError:
-        raise SlidemapError(f"--seeds {text!r}: write integers separated by commas") from None
-    if not values:
+        raise SlidemapError(f"{option} {text!r}: write integers separated by commas") from None
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    seeds = _int_list(text, "--seeds")
+    if not seeds:
         raise SlidemapError("--seeds: give at least one seed")
-    return values
+    return seeds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        folds, seeds = parse_folds(args.folds), _ints(args.seeds)
+        folds, seeds = parse_folds(args.folds), _seeds(args.seeds)
         recipes = [parse_recipe(r, SLIDEMAP) for r in args.recipe]
         recipes += [parse_recipe(r, REFERENCE) for r in args.reference]
         recipes = recipes or list(DEFAULT_RECIPES)

@@ -4,7 +4,9 @@ SPEC §8 asks slidemap's default training to beat "a plain, by-the-paper
 reference implementation trained on the same patches". This module is that
 reference, written apart from :mod:`slidemap.train` so that nothing of
 slidemap's recipe leaks into it: it shares only the network
-(:func:`slidemap.models.registry.build_model`) and the confusion counts.
+(:func:`slidemap.models.registry.build_model`), the prepared-area reader, the
+paper's window grid (:func:`slidemap.tiling.grid_windows`) and the confusion
+counts.
 
 The recipe ("Materials and methods", Table 2): z-score normalisation with the train
 part's statistics, a regular grid of non-overlapping ``patch_px`` windows
@@ -29,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 import torch.nn.functional as F
 
-from slidemap.area import LABEL_NODATA, TEST, TRAIN, VALIDATION
+from slidemap import tiling
+from slidemap.area import LABEL_NODATA, TEST, TRAIN, VALIDATION, load_area
 from slidemap.errors import SlidemapError
 from slidemap.metrics import Counts, f1
 from slidemap.models.registry import build_model
@@ -41,20 +43,6 @@ from slidemap.models.registry import build_model
 BATCH = 4
 LR = 1e-3
 THRESHOLD = 0.5
-
-
-def read_area(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A prepared area's image (C, H, W) float32, label (H, W) uint8 and split (H, W) uint8."""
-    try:
-        with rasterio.open(path / "image.tif") as src:
-            image = src.read().astype(np.float32)
-        with rasterio.open(path / "label.tif") as src:
-            label = src.read(1)
-        with rasterio.open(path / "split.tif") as src:
-            split = src.read(1)
-    except rasterio.errors.RasterioIOError as exc:
-        raise SlidemapError(f"{path} is not a prepared area ({exc})") from exc
-    return image, label, split
 
 
 def grid_windows(
@@ -69,16 +57,14 @@ def grid_windows(
     Raises:
         SlidemapError: no such window.
     """
+    valid = np.isfinite(image).all(axis=0) & (label != LABEL_NODATA)
+    height, width = label.shape
     xs, ys = [], []
-    _, height, width = image.shape
-    for row in range(0, height - side_px + 1, side_px):
-        for col in range(0, width - side_px + 1, side_px):
-            rows, cols = slice(row, row + side_px), slice(col, col + side_px)
-            x, y = image[:, rows, cols], label[rows, cols]
-            inside = (split[rows, cols] == code).all()
-            if inside and np.isfinite(x).all() and (y != LABEL_NODATA).all():
-                xs.append(x)
-                ys.append(y[None].astype(np.float32))
+    for window in tiling.grid_windows(height, width, side_px):
+        rows, cols = window.slices
+        if (split[rows, cols] == code).all() and valid[rows, cols].all():
+            xs.append(image[:, rows, cols])
+            ys.append(label[None, rows, cols].astype(np.float32))
     if not xs:
         raise SlidemapError(f"no {side_px} px window lies wholly in split part {code}")
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
@@ -112,7 +98,8 @@ def train_and_test(
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    image, label, split = read_area(train_area)
+    area = load_area(train_area)
+    image, label, split = area.image, area.label, area.split
     train_px = image[:, (split == TRAIN) & np.isfinite(image).all(axis=0)]
     mean = train_px.mean(axis=1)[:, None, None]
     std = train_px.std(axis=1)[:, None, None]
@@ -142,9 +129,9 @@ def train_and_test(
 
     model.load_state_dict(best_state)
     model.eval()
-    test_image, test_label, test_split = read_area(test_area)
+    test = load_area(test_area)
     x_test, y_test = grid_windows(
-        (test_image - mean) / std, test_label, test_split, TEST, test_window_px
+        (test.image - mean) / std, test.label, test.split, TEST, test_window_px
     )
     with torch.no_grad():
         pred = torch.sigmoid(model(x_test)) >= THRESHOLD
