@@ -103,19 +103,21 @@ def areas(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def train_args(areas: Path, out: Path, epochs: int) -> list[str]:
+def train_args(areas: Path, out: Path, epochs: int, model: str = "unet") -> list[str]:
     return [
         *("train", "--area", str(areas / "a"), "--area", str(areas / "c"), "--patch", "32"),
+        *("--model", model),
         *("--epochs", str(epochs), "--seed", "7", "--threads", "1", "--device", "cpu"),
         # fp32: DDP equals one process up to fp32 rounding (bf16 would round the shards apart)
         *("--precision", "fp32", "--out", str(out)),
     ]
 
 
-def single(areas: Path, out: Path, epochs: int, resume: bool = False) -> None:
+def single(areas: Path, out: Path, epochs: int, resume: bool = False, model: str = "unet") -> None:
     cfg = TrainConfig(
         areas=(areas / "a", areas / "c"),
         out=out,
+        model=model,
         patch=32,
         epochs=epochs,
         seed=7,
@@ -183,6 +185,42 @@ def test_torchrun_two_processes_train_like_one(
     assert_close_runs(ddp, one)
     log = (ddp / "train.log").read_text()
     assert log.count("resumed unet at epoch 3 of 3") == 1 and len(lines(ddp / "metrics.jsonl")) == 3
+
+
+@pytest.mark.slow
+def test_torchrun_resunet_batch_norm_uses_the_global_batch(areas: Path, tmp_path: Path) -> None:
+    """ResU-Net under DDP normalises each step over the global batch's real windows.
+
+    Its weights cannot be compared to the last digits: a conv bias followed by batch
+    norm has a gradient that is zero but for rounding, which Adam's first steps turn
+    into updates of ± lr (one process on 1 and on 2 threads differs by 5e-3 there).
+    The losses of training and the running statistics can: batch norm over each
+    process's own 2 windows moves them by ≈ 1e-2 (losses, relative) and ≈ 0.3 (statistics).
+    """
+    ddp, one = tmp_path / "ddp", tmp_path / "one"
+    proc = subprocess.run(
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc-per-node=2",
+            "-m",
+            "slidemap",
+            *train_args(areas, ddp, 2, model="resunet"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    single(areas, one, epochs=2, model="resunet")
+    for x, y in zip(lines(ddp / "metrics.jsonl"), lines(one / "metrics.jsonl"), strict=True):
+        assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)  # measured: 1.4e-5
+    a = torch.load(ddp / "last.pt", weights_only=True)["model"]
+    b = torch.load(one / "last.pt", weights_only=True)["model"]
+    stats = [key for key in b if key.endswith(("running_mean", "running_var"))]
+    assert len(stats) > 20
+    for key in stats:  # measured: ≤ 6.5e-3, as one process on 1 vs 2 threads (6.8e-3)
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=2e-2)
 
 
 def test_nproc_mistakes_end_before_torchrun(

@@ -30,10 +30,11 @@ with the same global batch (up to float rounding):
   broadcast from rank 0 and the ranks compare a digest of their weights; a
   difference stops training with an error.
 
-Batch normalisation (ResU-Net): on CUDA the layers become ``SyncBatchNorm``
-(statistics over the global batch, as in one process); on the CPU, where
-PyTorch has no synchronised batch norm, each rank normalises over its own
-``batch / N`` windows, so ResU-Net results differ slightly from one process.
+* Batch normalisation (ResU-Net): the layers become
+  :class:`~slidemap.global_norm.GlobalBatchNorm2d` (PyTorch's
+  ``SyncBatchNorm`` runs on GPUs only), whose statistics are those of the
+  global batch's real windows, on the CPU as on CUDA; the training loop marks
+  the padding (:func:`~slidemap.global_norm.real_windows`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from torch.utils.data import Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from slidemap.errors import SlidemapError
+from slidemap.global_norm import global_batch_norm
 
 log = logging.getLogger("slidemap")
 
@@ -144,14 +146,14 @@ class Ranks:
         return cast(T, box[0])
 
     def wrap(self, module: nn.Module, device: torch.device) -> nn.Module:
-        """``module`` for training: DistributedDataParallel with several ranks (batch norm
-        synchronised on CUDA), ``module`` itself with one."""
+        """``module`` for training: with several ranks, DistributedDataParallel over it with
+        its batch norms over the global batch (:func:`global_batch_norm`, in place: the
+        parameters stay the same tensors); ``module`` itself with one."""
         if not self.distributed:
             return module
-        if device.type == "cuda":
-            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
-            return DistributedDataParallel(module, device_ids=[device.index])
-        return DistributedDataParallel(module)
+        module = global_batch_norm(module)
+        device_ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids)
 
     def sync_buffers(self, module: nn.Module) -> None:
         """Copy rank 0's buffers (batch-norm running statistics) to every rank."""

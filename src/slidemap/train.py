@@ -63,7 +63,7 @@ import random
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +87,7 @@ from slidemap.data import (
 )
 from slidemap.distributed import Ranks, process_group, ranks_from_env
 from slidemap.errors import SlidemapError
+from slidemap.global_norm import real_windows
 from slidemap.io.atomic import check_writable_target, has_outputs, write_text_atomic
 from slidemap.metrics import Counts, f1, precision, recall
 from slidemap.models import build_model, model_config
@@ -452,10 +453,13 @@ def _train(cfg: TrainConfig, ranks: Ranks, device: torch.device) -> TrainResult:
             with bar(total=len(steps), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch") as pbar:
                 for indices, real in steps:
                     image, label, valid = _batch(train_set, indices, device, cfg.channels_last)
-                    if not real.all():  # padding of the last step: no weight
-                        valid *= torch.from_numpy(real).to(valid).view(-1, 1, 1, 1)
+                    only_real: AbstractContextManager[None] = nullcontext()
+                    if not real.all():  # padding of the last step: no weight, no batch norm
+                        mask = torch.from_numpy(real).to(device)
+                        valid *= mask.to(valid).view(-1, 1, 1, 1)
+                        only_real = real_windows(net, mask)
                     pixels = ranks.all_sum(valid.sum()) / ranks.world
-                    with _autocast(device, amp_dtype):
+                    with _autocast(device, amp_dtype), only_real:
                         logits = model(image)
                     loss = masked_bce(logits, label, valid, pos_weight, pixels)
                     optimizer.zero_grad(set_to_none=True)
