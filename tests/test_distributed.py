@@ -129,6 +129,18 @@ def single(areas: Path, out: Path, epochs: int, resume: bool = False, model: str
     train(cfg)
 
 
+def torchrun(*args: str) -> subprocess.CompletedProcess[str]:
+    """``torchrun`` with 2 processes on this machine running ``slidemap ARGS``, which succeeds."""
+    proc = subprocess.run(
+        [str(TORCHRUN), "--standalone", "--nproc-per-node=2", "-m", "slidemap", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def assert_close_runs(ddp: Path, one: Path) -> None:
     for name in ("best.pt", "last.pt"):
         a = torch.load(ddp / name, weights_only=True)
@@ -148,20 +160,7 @@ def test_torchrun_two_processes_train_like_one(
     areas: Path, tmp_path: Path, run_cli: Callable
 ) -> None:
     ddp, one = tmp_path / "ddp", tmp_path / "one"
-    proc = subprocess.run(
-        [
-            str(TORCHRUN),
-            "--standalone",
-            "--nproc-per-node=2",
-            "-m",
-            "slidemap",
-            *train_args(areas, ddp, 2),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = torchrun(*train_args(areas, ddp, 2))
     assert proc.stdout.count("best epoch") == 1  # the summary comes from rank 0 only
     single(areas, one, epochs=2)
     assert_close_runs(ddp, one)
@@ -198,20 +197,7 @@ def test_torchrun_resunet_batch_norm_uses_the_global_batch(areas: Path, tmp_path
     process's own 2 windows moves them by ≈ 1e-2 (losses, relative) and ≈ 0.3 (statistics).
     """
     ddp, one = tmp_path / "ddp", tmp_path / "one"
-    proc = subprocess.run(
-        [
-            str(TORCHRUN),
-            "--standalone",
-            "--nproc-per-node=2",
-            "-m",
-            "slidemap",
-            *train_args(areas, ddp, 2, model="resunet"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    torchrun(*train_args(areas, ddp, 2, model="resunet"))
     single(areas, one, epochs=2, model="resunet")
     for x, y in zip(lines(ddp / "metrics.jsonl"), lines(one / "metrics.jsonl"), strict=True):
         assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)  # measured: 1.4e-5
