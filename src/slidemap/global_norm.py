@@ -115,8 +115,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         self._check_input_dim(x)
         mean, var, n = self._global_stats(x)
         self._track(mean, var, n)
-        ones = torch.ones_like(mean)
-        weight = ones if self.weight is None else self.weight
+        weight = torch.ones_like(mean) if self.weight is None else self.weight
         bias = torch.zeros_like(mean) if self.bias is None else self.bias
         out: torch.Tensor = _Normalise.apply(x, weight, bias, mean, var, n, self.eps, self.real)
         return out
