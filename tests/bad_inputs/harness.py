@@ -101,12 +101,19 @@ def snapshot(root: Path) -> dict[str, str]:
 
 def run_limited(args: tuple[object, ...], limit: int, cwd: Path) -> CliResult:
     """Run ``slidemap ARGS`` in a child process that cannot write more than ``limit`` bytes
-    to any file (``RLIMIT_FSIZE``; Python ignores SIGXFSZ, so writes fail with EFBIG)."""
+    to any file (``RLIMIT_FSIZE``; Python ignores SIGXFSZ, so writes fail with EFBIG).
+
+    The limit is lifted again once the command has returned, so that the coverage
+    measurement of the child can still be saved at exit."""
     code = (
         "import resource, sys\n"
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.RLIM_INFINITY))\n"
         "from slidemap.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
+        "try:\n"
+        "    code = main(sys.argv[1:])\n"
+        "finally:\n"
+        "    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)\n"
+        "sys.exit(code)\n"
     )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
