@@ -8,7 +8,9 @@ bands in UTM 33N, a DEM in EPSG:4326, an inventory, ``area.toml``) in
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -395,6 +397,116 @@ def prepare_output_exists(ws: Workspace) -> Call:
     ws.path("out").mkdir()
     ws.path("out", "mine.txt").write_text("keep me", encoding="utf-8")
     return prepare(ws, f"{ws.path('out')} already exists; pass --overwrite to replace it")
+
+
+# ---------------------------------------------------------------- prepare: Sentinel-2 products
+
+SAFE = "S2B_MSIL1C_20240101T100000_N0510_R122_T33UUU_20240101T110000.SAFE"
+
+
+def mtd_l1c(quantification: str = "10000", offset: str = "-1000") -> str:
+    """A minimal MTD_MSIL1C.xml: baseline, quantification and one offset per band."""
+    offsets = "".join(
+        f'<RADIO_ADD_OFFSET band_id="{i}">{offset}</RADIO_ADD_OFFSET>' for i in range(13)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><n1:Level-1C_User_Product xmlns:n1="x">'
+        "<PROCESSING_BASELINE>05.10</PROCESSING_BASELINE>"
+        f"<QUANTIFICATION_VALUE>{quantification}</QUANTIFICATION_VALUE>{offsets}"
+        "</n1:Level-1C_User_Product>"
+    )
+
+
+def safe_product(
+    ws: Workspace,
+    bands: tuple[str, ...] = inputs.IMAGE_BANDS,
+    metadata: str | bytes | None = None,
+) -> Path:
+    """A SAFE tree in ``in/`` whose IMG_DATA holds the scene's bands as ``*_B0?.jp2``
+    (GeoTIFF bytes: GDAL opens by content), and ``metadata`` as its ``MTD_MSIL1C.xml``
+    (default: a valid one; ``b""`` leaves it out). The area file reads the product."""
+    scene(ws)
+    safe = ws.path("in", SAFE)
+    img = safe / "GRANULE" / "L1C_T33UUU_A000001_20240101T100000" / "IMG_DATA"
+    img.mkdir(parents=True)
+    for band in bands:
+        number = band[1:].zfill(2)
+        shutil.copy(ws.path("in", f"{band}.tif"), img / f"T33UUU_20240101T100000_B{number}.jp2")
+    text = mtd_l1c() if metadata is None else metadata
+    if text:
+        mtd = safe / "MTD_MSIL1C.xml"
+        mtd.write_bytes(text.encode() if isinstance(text, str) else text)
+    names = ", ".join(f'"{b}"' for b in inputs.IMAGE_BANDS)
+    area = inputs.area_toml().split("[bands]")[0] + (
+        f'[bands]\nproduct = "{SAFE}"\nnames = [{names}]\n\n[dem]\npath = "dem.tif"\n'
+    )
+    ws.path("in", "area.toml").write_text(area, encoding="utf-8")
+    return safe
+
+
+@case("prepare-product-missing")
+def prepare_product_missing(ws: Workspace) -> Call:
+    safe = safe_product(ws)
+    shutil.rmtree(safe)
+    return prepare(ws, f"Sentinel-2 product not found: {safe}")
+
+
+@case("prepare-product-neither-safe-nor-zip")
+def prepare_product_neither_safe_nor_zip(ws: Workspace) -> Call:
+    safe = safe_product(ws)
+    shutil.rmtree(safe)
+    corrupt.random_bytes(safe)
+    return prepare(ws, f"{safe} is neither a .SAFE directory nor a zip of one")
+
+
+@case("prepare-product-without-band-files")
+def prepare_product_without_band_files(ws: Workspace) -> Call:
+    safe = safe_product(ws, bands=())
+    return prepare(ws, f"no band files (IMG_DATA/*_B??.jp2) found in Sentinel-2 product {safe}")
+
+
+@case("prepare-product-missing-a-band")
+def prepare_product_missing_a_band(ws: Workspace) -> Call:
+    safe = safe_product(ws, bands=("B2", "B3", "B4"))
+    return prepare(ws, f"Sentinel-2 product {safe} has no band file for B8 (found B2, B3, B4)")
+
+
+@case("prepare-product-without-metadata")
+def prepare_product_without_metadata(ws: Workspace) -> Call:
+    safe = safe_product(ws, metadata=b"")
+    return prepare(
+        ws,
+        f"no MTD_MSIL1C.xml or MTD_MSIL2A.xml in Sentinel-2 product {safe}; "
+        "without it the radiometric offset is unknown",
+    )
+
+
+@case("prepare-product-metadata-not-xml")
+def prepare_product_metadata_not_xml(ws: Workspace) -> Call:
+    safe = safe_product(ws, metadata=mtd_l1c()[:150])
+    return prepare(ws, f"Sentinel-2 metadata {safe}:MTD_MSIL1C.xml is not valid XML (")
+
+
+@case("prepare-product-metadata-bad-offset")
+def prepare_product_metadata_bad_offset(ws: Workspace) -> Call:
+    safe = safe_product(ws, metadata=mtd_l1c(offset="minus"))
+    return prepare(
+        ws, f"Sentinel-2 metadata {safe}:MTD_MSIL1C.xml: bad RADIO_ADD_OFFSET value 'minus'"
+    )
+
+
+@case("prepare-product-metadata-zero-quantification")
+def prepare_product_metadata_zero_quantification(ws: Workspace) -> Call:
+    safe = safe_product(ws, metadata=mtd_l1c(quantification="0"))
+    return prepare(ws, f"Sentinel-2 metadata {safe}:MTD_MSIL1C.xml: quantification value 0.0 <= 0")
+
+
+@case("prepare-metadata-file-missing")
+def prepare_metadata_file_missing(ws: Workspace) -> Call:
+    scene(ws)
+    mtd = ws.path("in", "MTD_MSIL1C.xml")
+    text = inputs.area_toml().replace("[bands]\n", '[bands]\nmetadata = "MTD_MSIL1C.xml"\n')
+    return prepare(ws, f"cannot read Sentinel-2 metadata {mtd}: No such file or directory", text)
 
 
 @case("prepare-disk-full")
