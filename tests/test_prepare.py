@@ -345,6 +345,37 @@ def test_prepare_reprojects_to_requested_crs(
     assert meta.height == pytest.approx(970, rel=0.03)
 
 
+def test_prepare_resamples_to_a_coarser_resolution_in_the_bands_crs(
+    tmp_path: Path, run_cli: Callable
+) -> None:
+    """``[bands] resolution = 20`` over 10 m bands: the same bounds on a 20 m grid, each
+    pixel the mean of its 2 × 2 source pixels with ``resampling = "average"``."""
+    from bad_inputs import inputs
+
+    inputs.raw_scene(tmp_path)
+    area = tmp_path / "area.toml"
+    base = inputs.area_toml(inventory=None)
+    area.write_text(base.replace("[bands]\n", "[bands]\nresolution = 20\n"))
+    refused = run_cli("prepare", area, "--out", tmp_path / "refused")
+    assert refused.code == 2
+    assert "band B2 (" in refused.err and "is at 10 and the grid at 20; set [bands] resampling" in (
+        refused.err
+    )
+    assert not (tmp_path / "refused").exists()
+    average = '[bands]\nresolution = 20\nresampling = "average"\n'
+    area.write_text(base.replace("[bands]\n", average))
+    result = run_cli("prepare", area, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    prepared = load_area(tmp_path / "out")
+    meta, image = prepared.meta, prepared.image
+    assert meta.crs == inputs.UTM33 and (meta.width, meta.height) == (32, 32)
+    x0, y0 = inputs.ORIGIN
+    assert tuple(meta.transform)[:6] == (20.0, 0.0, x0, 0.0, -20.0, y0)
+    dn = inputs.band_data("B3").astype(np.float64)
+    expected = dn.reshape(32, 2, 32, 2).mean(axis=(1, 3)) / 10000
+    np.testing.assert_allclose(image[meta.band_names.index("B3")], expected, rtol=1e-5)
+
+
 def test_split_from_polygons_and_aoi(s2_area: Path, tmp_path: Path, run_cli: Callable) -> None:
     roles = [
         shapely.box(330000, 5814360, 338000, 5822040),

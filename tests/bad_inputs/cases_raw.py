@@ -324,6 +324,13 @@ def prepare_aoi_between_pixel_centres(ws: Workspace) -> Call:
     )
 
 
+@case("prepare-unknown-target-crs")
+def prepare_unknown_target_crs(ws: Workspace) -> Call:
+    scene(ws)
+    text = inputs.area_toml().replace("[bands]\n", '[bands]\ncrs = "EPSG:99999"\n')
+    return prepare(ws, "[bands] crs: unknown CRS 'EPSG:99999'", text)
+
+
 @case("prepare-toml-syntax-error")
 def prepare_toml_syntax_error(ws: Workspace) -> Call:
     scene(ws)
