@@ -268,6 +268,27 @@ def prepare_inventory_with_a_wrong_crs(ws: Workspace) -> Call:
     )
 
 
+@case("prepare-inventory-unknown-layer")
+def prepare_inventory_unknown_layer(ws: Workspace) -> Call:
+    scene(ws)
+    text = inputs.area_toml(extra="").replace(
+        '[inventory]\npath = "slides.gpkg"\n',
+        '[inventory]\npath = "slides.gpkg"\nlayer = "roads"\n',
+    )
+    path = ws.path("in", "slides.gpkg")
+    return prepare(ws, f"inventory {path} has no layer 'roads' (its layers: landslides)", text)
+
+
+@case("prepare-inventory-without-geometries")
+def prepare_inventory_without_geometries(ws: Workspace) -> Call:
+    """An attribute table (no geometry column, hence no CRS either)."""
+    scene(ws)
+    path = ws.path("in", "slides.gpkg")
+    path.unlink()
+    pyogrio.raw.write(path, None, [np.array([1, 2])], ["id"], layer="landslides", driver="GPKG")
+    return prepare(ws, f"inventory {path} has no geometry column")
+
+
 @case("prepare-inventory-random-bytes")
 def prepare_inventory_random_bytes(ws: Workspace) -> Call:
     scene(ws)
@@ -564,6 +585,35 @@ def prepare_self_intersecting_and_empty_polygons(ws: Workspace) -> Call:
         assert meta["inventory"]["repaired"] == 1 and meta["inventory"]["dropped_empty"] == 1
         assert meta["inventory"]["total_m2"] == 20000.0  # two 100 m × 100 m triangles
         assert (label_of("out", ws) == 1).sum() * 100 == 20000
+
+    return prepare(ws, str(ws.path("out")), may_write=ws.path("out"), check=check)
+
+
+@case("prepare-inventory-of-mixed-geometry-types", table=TOLERATED)
+def prepare_inventory_of_mixed_geometry_types(ws: Workspace) -> Call:
+    """A layer of any geometry type: the polygons of a collection count, lines and
+    points are dropped and counted."""
+    scene(ws)
+    x, y = inputs.ORIGIN
+    square = shapely.box(x + 100, y - 300, x + 300, y - 100)
+    line = shapely.LineString([(x + 400, y - 400), (x + 500, y - 500)])
+    geoms = [shapely.GeometryCollection([square, line]), line, shapely.Point(x + 50, y - 50)]
+    pyogrio.raw.write(
+        ws.path("in", "slides.gpkg"),
+        shapely.to_wkb(np.array(geoms, dtype=object)),
+        [],
+        [],
+        layer="landslides",
+        driver="GPKG",
+        geometry_type="Unknown",
+        crs=inputs.UTM33.to_wkt(),
+    )
+
+    def check() -> None:
+        meta = json.loads(ws.path("out", "area.json").read_text())
+        assert meta["inventory"]["count"] == 1 and meta["inventory"]["dropped_empty"] == 2
+        assert meta["inventory"]["total_m2"] == 40000.0
+        assert (label_of("out", ws) == 1).sum() * 100 == 40000
 
     return prepare(ws, str(ws.path("out")), may_write=ws.path("out"), check=check)
 

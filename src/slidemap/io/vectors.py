@@ -65,15 +65,15 @@ def read_polygons(path: Path, crs: CRS, layer: str | None = None, what: str = "v
     try:
         meta, _, wkb, field_data = pyogrio.raw.read(path, layer=layer)
     except DataLayerError as exc:
-        raise SlidemapError(f"{what} {path}: {exc}") from exc
+        raise SlidemapError(_layer_error(path, layer, what, exc)) from exc
     except DataSourceError as exc:
         raise SlidemapError(
             f"cannot read {what} {path}: not a vector format GDAL/OGR can open"
         ) from exc
-    if meta.get("crs") is None:
-        raise SlidemapError(f"{what} {path} has no CRS; set one (e.g. with ogr2ogr -a_srs)")
     if wkb is None:
         raise SlidemapError(f"{what} {path} has no geometry column")
+    if meta.get("crs") is None:
+        raise SlidemapError(f"{what} {path} has no CRS; set one (e.g. with ogr2ogr -a_srs)")
     geoms = shapely.from_wkb(wkb)
     source_crs = ProjCRS.from_user_input(meta["crs"])
     target_crs = ProjCRS.from_wkt(crs.to_wkt())
@@ -97,6 +97,18 @@ def read_polygons(path: Path, crs: CRS, layer: str | None = None, what: str = "v
     names = meta.get("fields", [])
     fields = {str(n): np.asarray(col)[keep] for n, col in zip(names, field_data, strict=True)}
     return Polygons(polys[keep], fields, crs, repaired, dropped)
+
+
+def _layer_error(path: Path, layer: str | None, what: str, exc: Exception) -> str:
+    """The message for a layer that cannot be read, naming the layers the file has."""
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except (DataLayerError, DataSourceError):
+        layers = []
+    if layer is not None and layer not in layers:
+        found = ", ".join(layers) if layers else "none"
+        return f"{what} {path} has no layer {layer!r} (its layers: {found})"
+    return f"{what} {path}: {exc}"
 
 
 def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry | None:
