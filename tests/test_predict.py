@@ -543,6 +543,11 @@ def _scene_args(tmp_path: Path, files: list[Path], dem: Path | None) -> list[obj
         "unknown_backend",
         "bands_and_area",
         "bad_window",
+        "block_below_window",
+        "zero_batch",
+        "threshold_outside",
+        "negative_min_area",
+        "prob_dtype",
     ],
 )
 def test_bad_inputs_exit_2_and_leave_nothing(
@@ -601,6 +606,21 @@ def test_bad_inputs_exit_2_and_leave_nothing(
     elif case == "bands_and_area":
         extra = ["--area", tmp_path / "whatever.toml"]
         message = "give either --area AREA.toml or --bands FILE"
+    elif case == "block_below_window":
+        extra = ["--window", 128, "--overlap", 32, "--block", 64]
+        message = "--block (64) must be at least --window (128)"
+    elif case == "zero_batch":
+        extra = ["--batch", 0]
+        message = "--batch must be at least 1, got 0"
+    elif case == "threshold_outside":
+        extra = ["--threshold", 1.5]
+        message = "--threshold must be between 0 and 1, got 1.5"
+    elif case == "negative_min_area":
+        extra = ["--min-area", -10]
+        message = "--min-area and --simplify must not be negative"
+    elif case == "prob_dtype":
+        extra = ["--prob-dtype", "float64"]
+        message = "Invalid value for '--prob-dtype'"
     else:
         extra = ["--window", 100]
         message = "--window must be a positive multiple of 16"
