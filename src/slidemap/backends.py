@@ -47,6 +47,7 @@ from torch import nn
 from slidemap import __version__
 from slidemap.checkpoint import ModelInfo
 from slidemap.errors import SlidemapError
+from slidemap.interrupts import interrupt_after
 from slidemap.io.atomic import atomic_file
 
 log = logging.getLogger("slidemap")
@@ -278,7 +279,7 @@ class OpenVinoBackend:
         import openvino as ov
 
         self.precision = precision
-        with warnings.catch_warnings():
+        with interrupt_after(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracing warnings of the torch frontend
             converted = ov.convert_model(
                 model.eval(),
