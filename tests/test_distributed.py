@@ -222,6 +222,12 @@ def test_nproc_mistakes_end_before_torchrun(
     result = run_cli(*train_args(areas, out, 1), "--nproc", "2")
     assert result.code == 2 and f"run directory {out} is not empty" in result.err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    (tmp_path / "empty").mkdir()  # not a prepared area: refused once, by the launcher
+    args = ["train", "--area", tmp_path / "empty", "--out", tmp_path / "run2", "--nproc", "2"]
+    result = run_cli(*args)
+    assert result.code == 2 and "starting 2 training processes" not in result.err
+    assert f"slidemap: error: {tmp_path / 'empty'} is not a prepared area" in result.err
+    assert not (tmp_path / "run2").exists()
     monkeypatch.setenv("WORLD_SIZE", "1")
     result = run_cli(*train_args(areas, tmp_path / "nested", 1), "--nproc", "2")
     assert result.code == 2 and "already runs under torchrun; leave out --nproc" in result.err
@@ -230,19 +236,53 @@ def test_nproc_mistakes_end_before_torchrun(
 
 @pytest.mark.slow
 def test_a_failing_rank_fails_the_launch(tmp_path: Path) -> None:
-    (tmp_path / "empty").mkdir()
-    args = ["train", "--area", str(tmp_path / "empty"), "--out", str(tmp_path / "run")]
+    area = make_tiny_area(tmp_path, "cut")
+    image = area / "image.tif"
+    image.write_bytes(image.read_bytes()[:2000])  # its area.json is fine: only ranks see this
+    args = ["train", "--area", str(area), "--out", str(tmp_path / "run")]
     proc = subprocess.run(
         [sys.executable, "-m", "slidemap", *args, "--nproc", "2"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and proc.stdout == ""
-    # each rank's own error, then the launcher's
-    assert proc.stderr.count(f"slidemap: error: {tmp_path / 'empty'}") == 2, proc.stderr
+    # each rank's own error, then the launcher's, and no traceback of torchrun's
+    assert proc.stderr.count(f"slidemap: error: cannot read {image}") == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
     assert proc.stderr.rstrip().endswith(
         "slidemap: error: distributed training failed (torchrun exit code 1); the processes' "
         "errors are above"
     )
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["starting", "training"])
+def test_ctrl_c_stops_every_training_process(areas: Path, tmp_path: Path, moment: str) -> None:
+    """Ctrl-C in the terminal (SIGINT to the foreground process group) while torchrun
+    starts the ranks, or while they train: every process stops, exit 130, no traceback."""
+    out, epochs = tmp_path / "run", 200
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slidemap", *train_args(areas, out, epochs), "--nproc", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    wanted = "starting 2 training processes" if moment == "starting" else "epoch 1: train loss"
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if wanted in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    err = "".join(seen) + rest
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.rstrip().endswith("slidemap: aborted"), err
+    done = len((out / "metrics.jsonl").read_text().splitlines()) if out.exists() else 0
+    assert done < epochs, err
+    assert not list(tmp_path.rglob("*.partial"))
 
 
 # -- the experiment on Dask, one worker killed --------------------------------------------------

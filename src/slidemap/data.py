@@ -28,12 +28,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from slidemap.area import LABEL_NODATA, TRAIN, VALIDATION, PreparedArea
+from slidemap.area import LABEL_NODATA, TRAIN, VALIDATION, AreaMeta, PreparedArea
 from slidemap.errors import SlidemapError
 from slidemap.tiling import Window, grid_windows, sliding_windows
 
@@ -71,8 +73,18 @@ def check_patch(patch: int) -> None:
         )
 
 
-def check_same_bands(areas: Sequence[PreparedArea]) -> tuple[str, ...]:
-    """The common band list of ``areas``.
+class Described(Protocol):
+    """What the band check needs of an area: where it is and its ``area.json``."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def meta(self) -> AreaMeta: ...
+
+
+def check_same_bands(areas: Sequence[Described]) -> tuple[str, ...]:
+    """The common band list of ``areas`` (loaded, or only their ``area.json``).
 
     Raises:
         SlidemapError: two areas have different band names or band order.

@@ -43,6 +43,7 @@ import gc
 import hashlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -250,11 +251,27 @@ def process_group(device: torch.device) -> Iterator[tuple[Ranks, torch.device]]:
             dist.destroy_process_group()
 
 
+#: torchrun's ``main``, without the traceback it prints for a Ctrl-C or a failed rank (the
+#: ranks print their own errors): exit code 128 + the signal, or 1.
+_TORCHRUN = """
+import sys
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import main
+try:
+    main()
+except SignalException as exc:
+    sys.exit(128 + int(exc.sigval))
+except ChildFailedError:
+    sys.exit(1)
+"""
+
+
 def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
-    """The command running ``slidemap ARGV…`` in ``nproc`` processes on this machine."""
+    """The command running ``slidemap ARGV…`` in ``nproc`` processes on this machine
+    (torchrun, as ``python -m torch.distributed.run`` runs it)."""
     return [
-        sys.executable,
-        *("-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"),
+        *(sys.executable, "-c", _TORCHRUN, "--standalone", f"--nproc-per-node={nproc}"),
         *("-m", "slidemap", *argv),
     ]
 
@@ -273,10 +290,37 @@ def launch(nproc: int, argv: list[str]) -> str:
             "leave out --nproc (torchrun's --nproc-per-node sets the processes)"
         )
     log.info("starting %d training processes with torchrun", nproc)
-    proc = subprocess.run(torchrun_command(nproc, argv), stdout=subprocess.PIPE, text=True)
+    with subprocess.Popen(torchrun_command(nproc, argv), stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            stdout, _ = proc.communicate()
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
     if proc.returncode != 0:
         raise SlidemapError(
             f"distributed training failed (torchrun exit code {proc.returncode}); the "
             "processes' errors are above"
         )
-    return proc.stdout
+    return stdout
+
+
+#: Seconds torchrun gets to stop its ranks after Ctrl-C before it is asked again.
+STOP_GRACE_S = 3.0
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Make torchrun stop its ranks after Ctrl-C, and wait until it has.
+
+    torchrun starts the ranks in sessions of their own, so a Ctrl-C reaches them
+    only through torchrun, which forwards it, except while it is still starting
+    them: then the ranks start anyway and train to the end. torchrun is asked
+    again (SIGTERM, which it forwards too) until it has stopped.
+    """
+    for _ in range(10):
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+    proc.kill()
+    proc.wait()

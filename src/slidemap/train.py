@@ -75,7 +75,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from slidemap import __version__, defaults
-from slidemap.area import TRAIN, VALIDATION, load_area
+from slidemap.area import TRAIN, VALIDATION, AreaMeta, load_area, read_meta
 from slidemap.backends import CpuFeatures, cpu_features
 from slidemap.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from slidemap.data import (
@@ -583,6 +583,22 @@ def _run_log(run: Path, main: bool) -> Iterator[TextIO | None]:
         return
     with open(run / "train.log", "a", encoding="utf-8") as f:
         yield f
+
+
+@dataclass(frozen=True)
+class _Described:
+    path: Path
+    meta: AreaMeta
+
+
+def check_areas(cfg: TrainConfig) -> None:
+    """What :func:`train` checks of ``cfg.areas`` before it reads their pixels: each is a
+    prepared area, and all have the same bands. For a launcher, before it starts processes.
+
+    Raises:
+        SlidemapError: a missing or unprepared area, areas with different bands.
+    """
+    check_same_bands([_Described(Path(p), read_meta(Path(p))) for p in cfg.areas])
 
 
 def _datasets(

@@ -136,7 +136,7 @@ def train(
     nproc: int,
 ) -> None:
     from slidemap.distributed import Ranks, launch, ranks_from_env
-    from slidemap.train import TrainConfig, check_run_dir
+    from slidemap.train import TrainConfig, check_areas, check_run_dir
     from slidemap.train import train as run_training
 
     cfg = TrainConfig(
@@ -160,6 +160,7 @@ def train(
     )
     if nproc > 1:  # check here, so that mistakes end before torchrun starts
         Ranks(world=nproc).check_batch(batch)
+        check_areas(cfg)
         check_run_dir(cfg.out, cfg)
         click.echo(launch(nproc, _without_nproc(ctx)), nl=False)
         return
