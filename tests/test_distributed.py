@@ -454,6 +454,44 @@ def test_predict_on_two_workers_equals_one_process(
     assert quick[0] == quick[1]
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_a_prediction_on_workers(
+    scene: tuple[Path, list[Path], Path], tmp_path: Path
+) -> None:
+    """SIGINT to the process group (Ctrl-C in a terminal) while the workers predict: exit
+    130 and "aborted", no worker dying of the interrupt, no output left. (Dask may still
+    log a failed heartbeat of a worker whose scheduler is already gone.)"""
+    run, _, _ = scene
+    crs, side = CRS.from_epsg(32654), 1536
+    files = []
+    for k, band in enumerate(RGB):
+        yy, xx = np.mgrid[0:side, 0:side]
+        dn = 700 + 200 * np.sin(xx / (20 + 4 * k)) * np.cos(yy / 31)
+        files.append(tmp_path / f"big_{band}.tif")
+        write_geotiff(files[-1], dn.astype(np.uint16), crs, Affine(10, 0, 5e5, 0, -10, 4e6), 0)
+    dem = np.full((side // 3 + 20, side // 3 + 20), 300, np.float32)
+    write_geotiff(tmp_path / "dem.tif", dem, crs, Affine(30, 0, 5e5 - 300, 0, -30, 4e6 + 300), None)
+    out = tmp_path / "map"
+    args = ["predict", run, "--bands", *files, "--dem", tmp_path / "dem.tif", "--out", out]
+    args += ["--window", "64", "--overlap", "16", "--block", "256", "--backend", "torch"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slidemap", *map(str, args), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # "scene … px": the cluster starts now
+    time.sleep(4.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    err = first + rest
+    assert proc.returncode == 130, err
+    assert "KeyboardInterrupt" not in err and err.rstrip().endswith("slidemap: aborted"), err
+    assert not out.exists() and not list(tmp_path.glob(".map.*"))
+
+
 def test_distributed_predict_mistakes(
     scene: tuple[Path, list[Path], Path], tmp_path: Path, run_cli: Callable
 ) -> None:

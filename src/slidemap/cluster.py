@@ -12,8 +12,10 @@ the optional extra ``slidemap[distributed]``.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -55,6 +57,27 @@ def check_workers(workers: int, scheduler: str | None) -> None:
 
 
 @contextmanager
+def workers_ignore_ctrl_c() -> Iterator[None]:
+    """Ignore SIGINT while the block starts processes: they keep ignoring it for good.
+
+    A terminal sends Ctrl-C to every process of the command; the worker processes
+    of a LocalCluster would each die of it with a traceback of their own. An
+    ignored signal stays ignored across ``exec`` (a handler would not), so the
+    workers started here leave the Ctrl-C to this process, which stops them when
+    it shuts the cluster down. A Ctrl-C while the cluster starts (a second or
+    two) is lost. Outside the main thread nothing is changed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     """A ``dask.distributed.Client`` on a new LocalCluster of ``workers`` single-threaded
     processes, or connected to ``scheduler``; closed (the cluster shut down) on exit.
@@ -74,10 +97,11 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         with client:
             yield client
         return
-    with (
-        distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
+    with ExitStack() as stack:
+        with workers_ignore_ctrl_c():
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                )
+            )
+        yield stack.enter_context(distributed.Client(cluster))
