@@ -208,7 +208,7 @@ def onnx_bytes(model: nn.Module, in_channels: int) -> bytes:
     example = torch.zeros(1, in_channels, _EXAMPLE_PX, _EXAMPLE_PX)
     axes = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with interrupt_after(), warnings.catch_warnings():
         # the TorchScript exporter warns that it is deprecated; the torch.export-based
         # one needs onnxscript, which slidemap does not depend on
         warnings.simplefilter("ignore", category=DeprecationWarning)

@@ -5,7 +5,8 @@ while it converts a network. A ``KeyboardInterrupt`` raised in there becomes a
 C++ error: the converter then reports a failed conversion
 (``OpConversionFailure … prim::GetAttr``), or tries another way and carries
 on, and the command ends with a traceback or runs to its end instead of
-stopping. (``torch.onnx.export`` lets the interrupt through.) :func:`interrupt_after`
+stopping. ``torch.onnx.export`` lets it through, but out of the middle of its
+C++ tracer. :func:`interrupt_after`
 holds Ctrl-C for the few seconds of such a call and raises it once the call
 returns, so the command stops as it does anywhere else (``slidemap: aborted``,
 exit code 130, no partial output).
