@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,15 +12,29 @@ import pytest
 
 from slidemap.interrupts import interrupt_after
 
-
-def test_ctrl_c_inside_the_block_is_raised_once_the_block_is_done() -> None:
-    handler = signal.getsignal(signal.SIGINT)
-    done = []
-    with pytest.raises(KeyboardInterrupt), interrupt_after():
+#: In a child process (a real SIGINT must not reach the test process): Ctrl-C inside the
+#: block; print whether the rest of the block ran, what came out, and whether the
+#: handler from before is back.
+INSIDE = """
+import json, os, signal
+from slidemap.interrupts import interrupt_after
+handler = signal.getsignal(signal.SIGINT)
+done, raised = [], None
+try:
+    with interrupt_after():
         os.kill(os.getpid(), signal.SIGINT)
         done.append("the rest of the block ran")
-    assert done == ["the rest of the block ran"]
-    assert signal.getsignal(signal.SIGINT) is handler
+except KeyboardInterrupt:
+    raised = "KeyboardInterrupt"
+print(json.dumps([done, raised, signal.getsignal(signal.SIGINT) is handler]))
+"""
+
+
+def test_ctrl_c_inside_the_block_is_raised_once_the_block_is_done() -> None:
+    done = subprocess.run([sys.executable, "-c", INSIDE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result == [["the rest of the block ran"], "KeyboardInterrupt", True]
 
 
 def test_without_ctrl_c_the_block_runs_as_it_is() -> None:
