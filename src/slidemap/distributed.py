@@ -61,6 +61,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from slidemap.errors import SlidemapError
 from slidemap.global_norm import global_batch_norm
+from slidemap.interrupts import interrupt_after
 
 log = logging.getLogger("slidemap")
 
@@ -255,15 +256,17 @@ def process_group(device: torch.device) -> Iterator[tuple[Ranks, torch.device]]:
 #: ranks print their own errors): exit code 128 + the signal, or 1.
 _TORCHRUN = """
 import sys
-from torch.distributed.elastic.multiprocessing.api import SignalException
-from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-from torch.distributed.run import main
 try:
+    from torch.distributed.run import main
     main()
-except SignalException as exc:
-    sys.exit(128 + int(exc.sigval))
-except ChildFailedError:
-    sys.exit(1)
+except KeyboardInterrupt:  # before torchrun's own handlers are in place
+    sys.exit(130)
+except BaseException as exc:
+    if type(exc).__name__ == "SignalException":
+        sys.exit(128 + int(exc.sigval))
+    if type(exc).__name__ == "ChildFailedError":
+        sys.exit(1)
+    raise
 """
 
 
@@ -290,12 +293,18 @@ def launch(nproc: int, argv: list[str]) -> str:
             "leave out --nproc (torchrun's --nproc-per-node sets the processes)"
         )
     log.info("starting %d training processes with torchrun", nproc)
-    with subprocess.Popen(torchrun_command(nproc, argv), stdout=subprocess.PIPE, text=True) as proc:
-        try:
+    proc: subprocess.Popen[str] | None = None
+    try:
+        with interrupt_after():  # a Ctrl-C now would leave torchrun started and unknown
+            proc = subprocess.Popen(
+                torchrun_command(nproc, argv), stdout=subprocess.PIPE, text=True
+            )
+        with proc:
             stdout, _ = proc.communicate()
-        except KeyboardInterrupt:
+    except KeyboardInterrupt:
+        if proc is not None:
             _stop(proc)
-            raise
+        raise
     if proc.returncode != 0:
         raise SlidemapError(
             f"distributed training failed (torchrun exit code {proc.returncode}); the "
