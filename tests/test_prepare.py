@@ -17,6 +17,7 @@ from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
 
+from bad_inputs import inputs
 from slidemap.area import LABEL_NODATA, TEST, TRAIN, VALIDATION, load_area
 from slidemap.io.rasters import write_geotiff
 from slidemap.io.vectors import write_polygons
@@ -200,34 +201,6 @@ def test_bands_from_one_stack(tmp_path: Path, shared_data: Path, run_cli: Callab
     assert area.meta.inventory is None
 
 
-def mtd_xml(level: str, baseline: str, offset: int) -> str:
-    """A minimal MTD_MSIL1C/2A.xml with the elements of the real products' metadata."""
-    if level == "1C":
-        q = '<QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>'
-        offs = "".join(
-            f'<RADIO_ADD_OFFSET band_id="{i}">{offset}</RADIO_ADD_OFFSET>' for i in range(13)
-        )
-        offs = f"<Radiometric_Offset_List>{offs}</Radiometric_Offset_List>"
-        root = "n1:Level-1C_User_Product"
-    else:
-        q = (
-            '<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">10000'
-            "</BOA_QUANTIFICATION_VALUE></QUANTIFICATION_VALUES_LIST>"
-        )
-        offs = "".join(
-            f'<BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(13)
-        )
-        offs = f"<BOA_ADD_OFFSET_VALUES_LIST>{offs}</BOA_ADD_OFFSET_VALUES_LIST>"
-        root = "n1:Level-2A_User_Product"
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns:n1="https://psd-14.sentinel2'
-        f'.eo.esa.int/PSD/User_Product_Level-{level}.xsd"><n1:General_Info><Product_Info>'
-        f"<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE></Product_Info>"
-        f"<Product_Image_Characteristics>{q}{offs}</Product_Image_Characteristics>"
-        f"</n1:General_Info></{root}>"
-    )
-
-
 def mean_dn(shared: Path, band: str) -> float:
     with rasterio.open(s2_band(shared, band)) as src:
         return float(src.read(1).mean())
@@ -238,7 +211,7 @@ def test_metadata_xml_beside_bands_sets_offset(
 ) -> None:
     for b in ("B02", "B03", "B04", "B08"):
         shutil.copy(s2_band(shared_data, b), tmp_path / f"{b}.jp2")
-    (tmp_path / "MTD_MSIL2A.xml").write_text(mtd_xml("2A", "04.00", -1000))
+    (tmp_path / "MTD_MSIL2A.xml").write_text(inputs.mtd_xml("2A", "04.00", -1000))
     files = {"B2": "B02.jp2", "B3": "B03.jp2", "B4": "B04.jp2", "B8": "B08.jp2"}
     (tmp_path / "a.toml").write_text(
         f'name = "l2a"\n[bands]\nfiles = {toml_files(files)}\n'.replace("'", '"')
@@ -271,7 +244,7 @@ def build_safe(root: Path, shared: Path, level: str) -> Path:
             target = img / f"R{res}m" / f"{S2_PREFIX}{band}_{res}m.jp2"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(s2_band(shared, band), target)
-    (safe / f"MTD_MSIL{level}.xml").write_text(mtd_xml(level, "04.00", -1000))
+    (safe / f"MTD_MSIL{level}.xml").write_text(inputs.mtd_xml(level, "04.00", -1000))
     return safe
 
 
@@ -350,8 +323,6 @@ def test_prepare_resamples_to_a_coarser_resolution_in_the_bands_crs(
 ) -> None:
     """``[bands] resolution = 20`` over 10 m bands: the same bounds on a 20 m grid, each
     pixel the mean of its 2 × 2 source pixels with ``resampling = "average"``."""
-    from bad_inputs import inputs
-
     inputs.raw_scene(tmp_path)
     area = tmp_path / "area.toml"
     base = inputs.area_toml(inventory=None)

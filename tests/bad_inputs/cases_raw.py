@@ -432,19 +432,6 @@ def prepare_output_exists(ws: Workspace) -> Call:
 SAFE = "S2B_MSIL1C_20240101T100000_N0510_R122_T33UUU_20240101T110000.SAFE"
 
 
-def mtd_l1c(quantification: str = "10000", offset: str = "-1000") -> str:
-    """A minimal MTD_MSIL1C.xml: baseline, quantification and one offset per band."""
-    offsets = "".join(
-        f'<RADIO_ADD_OFFSET band_id="{i}">{offset}</RADIO_ADD_OFFSET>' for i in range(13)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><n1:Level-1C_User_Product xmlns:n1="x">'
-        "<PROCESSING_BASELINE>05.10</PROCESSING_BASELINE>"
-        f"<QUANTIFICATION_VALUE>{quantification}</QUANTIFICATION_VALUE>{offsets}"
-        "</n1:Level-1C_User_Product>"
-    )
-
-
 def safe_product(
     ws: Workspace,
     bands: tuple[str, ...] = inputs.IMAGE_BANDS,
@@ -460,7 +447,7 @@ def safe_product(
     for band in bands:
         number = band[1:].zfill(2)
         shutil.copy(ws.path("in", f"{band}.tif"), img / f"T33UUU_20240101T100000_B{number}.jp2")
-    text = mtd_l1c() if metadata is None else metadata
+    text = inputs.mtd_xml("1C", "05.10", -1000) if metadata is None else metadata
     if text:
         mtd = safe / "MTD_MSIL1C.xml"
         mtd.write_bytes(text.encode() if isinstance(text, str) else text)
@@ -511,13 +498,13 @@ def prepare_product_without_metadata(ws: Workspace) -> Call:
 
 @case("prepare-product-metadata-not-xml")
 def prepare_product_metadata_not_xml(ws: Workspace) -> Call:
-    safe = safe_product(ws, metadata=mtd_l1c()[:150])
+    safe = safe_product(ws, metadata=inputs.mtd_xml("1C", "05.10", -1000)[:150])
     return prepare(ws, f"Sentinel-2 metadata {safe}:MTD_MSIL1C.xml is not valid XML (")
 
 
 @case("prepare-product-metadata-bad-offset")
 def prepare_product_metadata_bad_offset(ws: Workspace) -> Call:
-    safe = safe_product(ws, metadata=mtd_l1c(offset="minus"))
+    safe = safe_product(ws, metadata=inputs.mtd_xml("1C", "05.10", "minus"))
     return prepare(
         ws, f"Sentinel-2 metadata {safe}:MTD_MSIL1C.xml: bad RADIO_ADD_OFFSET value 'minus'"
     )
@@ -525,7 +512,7 @@ def prepare_product_metadata_bad_offset(ws: Workspace) -> Call:
 
 @case("prepare-product-metadata-zero-quantification")
 def prepare_product_metadata_zero_quantification(ws: Workspace) -> Call:
-    safe = safe_product(ws, metadata=mtd_l1c(quantification="0"))
+    safe = safe_product(ws, metadata=inputs.mtd_xml("1C", "05.10", -1000, quantification=0))
     return prepare(ws, f"Sentinel-2 metadata {safe}:MTD_MSIL1C.xml: quantification value 0.0 <= 0")
 
 

@@ -226,3 +226,32 @@ def experiment_dir(folder: Path) -> Path:
                     [scenario, train, "unet", 32, 0, test, *counts, *ratios, 3, 1.5, key]
                 )
     return folder
+
+
+def mtd_xml(level: str, baseline: str, offset: object, quantification: object = 10000) -> str:
+    """A minimal MTD_MSIL1C/2A.xml with the elements of the real products' metadata
+    (``offset`` and ``quantification`` written as given, to break them too)."""
+    if level == "1C":
+        q = f'<QUANTIFICATION_VALUE unit="none">{quantification}</QUANTIFICATION_VALUE>'
+        offs = "".join(
+            f'<RADIO_ADD_OFFSET band_id="{i}">{offset}</RADIO_ADD_OFFSET>' for i in range(13)
+        )
+        offs = f"<Radiometric_Offset_List>{offs}</Radiometric_Offset_List>"
+        root = "n1:Level-1C_User_Product"
+    else:
+        q = (
+            f'<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">{quantification}'
+            "</BOA_QUANTIFICATION_VALUE></QUANTIFICATION_VALUES_LIST>"
+        )
+        offs = "".join(
+            f'<BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(13)
+        )
+        offs = f"<BOA_ADD_OFFSET_VALUES_LIST>{offs}</BOA_ADD_OFFSET_VALUES_LIST>"
+        root = "n1:Level-2A_User_Product"
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns:n1="https://psd-14.sentinel2'
+        f'.eo.esa.int/PSD/User_Product_Level-{level}.xsd"><n1:General_Info><Product_Info>'
+        f"<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE></Product_Info>"
+        f"<Product_Image_Characteristics>{q}{offs}</Product_Image_Characteristics>"
+        f"</n1:General_Info></{root}>"
+    )
