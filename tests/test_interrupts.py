@@ -38,9 +38,10 @@ def test_ctrl_c_inside_the_block_is_raised_once_the_block_is_done() -> None:
 
 
 def test_without_ctrl_c_the_block_runs_as_it_is() -> None:
+    handler = signal.getsignal(signal.SIGINT)
     with interrupt_after():
         value = 1 + 1
-    assert value == 2
+    assert value == 2 and signal.getsignal(signal.SIGINT) is handler
 
 
 def test_outside_the_main_thread_nothing_is_changed() -> None:
