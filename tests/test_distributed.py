@@ -385,6 +385,29 @@ def test_bands_cover_the_scene_and_read_a_halo_above() -> None:
         assert min(p.read.row_off for p in plans) == min(w.row_off for w in windows) < top
 
 
+def write_rgb_scene(
+    prefix: Path,
+    shape: tuple[int, int],
+    rng: np.random.Generator | None = None,
+    nodata_corner: int = 0,
+) -> list[Path]:
+    """B2, B3, B4 of a (rows, cols) scene as uint16 DN GeoTIFFs ``PREFIX_B*.tif`` (UTM 54N,
+    10 m, nodata 0): smooth stripes, plus N(0, 40) noise from ``rng`` and a nodata square
+    of ``nodata_corner`` px in the north-west corner where given."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    files = []
+    for k, band in enumerate(RGB):
+        dn = 700 + 200 * np.sin(xx / (20 + 4 * k)) * np.cos(yy / 31)
+        if rng is not None:
+            dn += rng.normal(0, 40, yy.shape)
+        data = np.clip(dn, 1, 10000).astype(np.uint16)
+        data[:nodata_corner, :nodata_corner] = 0
+        files.append(prefix.with_name(f"{prefix.name}_{band}.tif"))
+        transform = Affine(10, 0, 500000, 0, -10, 4000000)
+        write_geotiff(files[-1], data, CRS.from_epsg(32654), transform, 0)
+    return files
+
+
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], Path]:
     """A run trained on B2, B3, B4 + slope, and a 300 x 230 px scene (uint16 DN, a nodata
@@ -394,15 +417,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], P
     cfg = TrainConfig(areas=(area,), out=root / "run", patch=32, epochs=1, seed=0, threads=1)
     train(cfg)
     crs = CRS.from_epsg(32654)
-    rng = np.random.default_rng(4)
-    yy, xx = np.mgrid[0:300, 0:230]
-    files = []
-    for k, band in enumerate(RGB):
-        dn = 700 + 200 * np.sin(xx / (20 + 4 * k)) * np.cos(yy / 31) + rng.normal(0, 40, yy.shape)
-        data = np.clip(dn, 1, 10000).astype(np.uint16)
-        data[:24, :24] = 0
-        files.append(root / f"scene_{band}.tif")
-        write_geotiff(files[-1], data, crs, Affine(10, 0, 500000, 0, -10, 4000000), 0)
+    files = write_rgb_scene(root / "scene", (300, 230), np.random.default_rng(4), nodata_corner=24)
     dem = (300 + 60 * np.sin(np.mgrid[0:120, 0:100][1] / 7.0)).astype(np.float32)
     write_geotiff(root / "dem.tif", dem, crs, Affine(30, 0, 499700, 0, -30, 4000300), None)
     return root / "run", files, root / "dem.tif"
@@ -463,12 +478,7 @@ def test_ctrl_c_stops_a_prediction_on_workers(
     log a failed heartbeat of a worker whose scheduler is already gone.)"""
     run, _, _ = scene
     crs, side = CRS.from_epsg(32654), 1536
-    files = []
-    for k, band in enumerate(RGB):
-        yy, xx = np.mgrid[0:side, 0:side]
-        dn = 700 + 200 * np.sin(xx / (20 + 4 * k)) * np.cos(yy / 31)
-        files.append(tmp_path / f"big_{band}.tif")
-        write_geotiff(files[-1], dn.astype(np.uint16), crs, Affine(10, 0, 5e5, 0, -10, 4e6), 0)
+    files = write_rgb_scene(tmp_path / "big", (side, side))
     dem = np.full((side // 3 + 20, side // 3 + 20), 300, np.float32)
     write_geotiff(tmp_path / "dem.tif", dem, crs, Affine(30, 0, 5e5 - 300, 0, -30, 4e6 + 300), None)
     out = tmp_path / "map"
