@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,17 @@ from slidemap.area import (
 from slidemap.cli import main
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the commands the tests start a Ctrl-C they can receive.
+
+    A shell starts a background job (``cmd &``) with SIGINT ignored, and every process
+    started from it inherits that; the tests that press Ctrl-C (SIGINT to a command, as
+    a terminal sends it) would then interrupt commands that cannot be interrupted.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,23 @@ def test_without_ctrl_c_the_block_runs_as_it_is() -> None:
     assert value == 2 and signal.getsignal(signal.SIGINT) is handler
 
 
+#: In a child process: SIGINT ignored (a shell's background job), a SIGINT inside the block.
+IGNORED = """
+import json, os, signal
+from slidemap.interrupts import interrupt_after
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+with interrupt_after():
+    os.kill(os.getpid(), signal.SIGINT)
+print(json.dumps(signal.getsignal(signal.SIGINT) == signal.SIG_IGN))
+"""
+
+
+def test_an_ignored_ctrl_c_stays_ignored() -> None:
+    done = subprocess.run([sys.executable, "-c", IGNORED], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) is True
+
+
 def test_outside_the_main_thread_nothing_is_changed() -> None:
     seen = []
 

@@ -286,6 +286,8 @@ def launch(nproc: int, argv: list[str]) -> str:
 
     Raises:
         SlidemapError: a rank failed (its error is above in stderr).
+        KeyboardInterrupt: Ctrl-C, or torchrun was interrupted (SIGINT) without this
+            process.
     """
     if "WORLD_SIZE" in os.environ:
         raise SlidemapError(
@@ -305,6 +307,10 @@ def launch(nproc: int, argv: list[str]) -> str:
         if proc is not None:
             _stop(proc)
         raise
+    if proc.returncode == 128 + signal.SIGINT:
+        # torchrun was interrupted, but this process was not: it ignores SIGINT (a shell's
+        # background job), or the SIGINT went to torchrun alone. Stopped, not failed.
+        raise KeyboardInterrupt
     if proc.returncode != 0:
         raise SlidemapError(
             f"distributed training failed (torchrun exit code {proc.returncode}); the "

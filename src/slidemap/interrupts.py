@@ -25,10 +25,13 @@ from types import FrameType
 def interrupt_after() -> Iterator[None]:
     """Defer SIGINT until the block ends, then raise ``KeyboardInterrupt`` if one came.
 
-    Outside the main thread (where Python cannot set signal handlers) the block
-    runs as it is.
+    Outside the main thread (where Python cannot set signal handlers), or where
+    SIGINT is ignored (a shell's background job), the block runs as it is.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    ):
         yield
         return
     received: list[int] = []
