@@ -510,6 +510,14 @@ def prepare_product_metadata_bad_offset(ws: Workspace) -> Call:
     )
 
 
+@case("prepare-product-metadata-bad-baseline")
+def prepare_product_metadata_bad_baseline(ws: Workspace) -> Call:
+    safe = safe_product(ws, metadata=inputs.mtd_xml("1C", "N/A", -1000))
+    return prepare(
+        ws, f"Sentinel-2 metadata {safe}:MTD_MSIL1C.xml: bad PROCESSING_BASELINE value 'N/A'"
+    )
+
+
 @case("prepare-product-metadata-zero-quantification")
 def prepare_product_metadata_zero_quantification(ws: Workspace) -> Call:
     safe = safe_product(ws, metadata=inputs.mtd_xml("1C", "05.10", -1000, quantification=0))

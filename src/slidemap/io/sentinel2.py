@@ -36,7 +36,7 @@ class Radiometry:
         """DN offset for ``band``: from the metadata, else by processing baseline."""
         if band in self.offsets:
             return self.offsets[band]
-        return -1000.0 if self.baseline is not None and _baseline_ge_4(self.baseline) else 0.0
+        return -1000.0 if self.baseline is not None and float(self.baseline) >= 4.0 else 0.0
 
 
 def band_name(text: str) -> str:
@@ -68,6 +68,7 @@ def parse_metadata(data: bytes, source: str) -> Radiometry:
         text = (el.text or "").strip()
         try:
             if tag == "PROCESSING_BASELINE":
+                float(text)  # "04.00": decides the offset when the metadata lists none
                 baseline = text
             elif tag in ("QUANTIFICATION_VALUE", "BOA_QUANTIFICATION_VALUE"):
                 quant = float(text)
@@ -78,13 +79,6 @@ def parse_metadata(data: bytes, source: str) -> Radiometry:
     if quant <= 0:
         raise SlidemapError(f"Sentinel-2 metadata {source}: quantification value {quant} <= 0")
     return Radiometry(baseline=baseline, quantification=quant, offsets=offsets)
-
-
-def _baseline_ge_4(baseline: str) -> bool:
-    try:
-        return float(baseline) >= 4.0
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
