@@ -246,6 +246,15 @@ def test_evaluate_options_are_validated() -> None:
         EvalOptions(threshold=1.0)
     with pytest.raises(SlidemapError, match="--overlap must be at least 0"):
         EvalOptions(window=64, overlap=64)
+    with pytest.raises(SlidemapError, match="--batch must be at least 1, got 0"):
+        EvalOptions(batch=0)
+    for iou_threshold in (0.0, 1.5):
+        with pytest.raises(SlidemapError, match=r"IoU threshold must be in \(0, 1\]"):
+            EvalOptions(iou_threshold=iou_threshold)
+    for edges in ((0.0, 100.0), (500.0, 100.0), (100.0, 100.0)):
+        with pytest.raises(SlidemapError, match="size class edges must be positive and incr"):
+            EvalOptions(size_edges_m2=edges)
+    assert EvalOptions(iou_threshold=1.0, size_edges_m2=(10, 20)).size_edges_m2 == (10.0, 20.0)
 
 
 def test_coarsened_map_keeps_small_objects() -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from rasterio.features import shapes
 from rasterio.windows import Window as RioWindow
 from torch import nn
 
+from bad_inputs import inputs
 from conftest import make_tiny_area
 from slidemap.backends import TorchBackend
 from slidemap.checkpoint import ModelInfo
@@ -461,6 +463,42 @@ def test_predict_from_an_area_file(
     assert "onnx fp32" in result.out
 
 
+def test_predict_from_a_safe_product_directory_and_zip(
+    run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    """--bands PRODUCT.SAFE (or a zip of it): the model's bands found in IMG_DATA and
+    scaled with the metadata's offset (baseline 05.10: DN − 1000) make the map that band
+    files holding the same reflectance as plain DN make."""
+    plain = write_scene(tmp_path / "plain", height=200, width=230)
+    dem = write_dem(tmp_path / "dem.tif", 200, 230)
+    safe = tmp_path / "S2B_MSIL1C_20240101T013000_N0510_R031_T54SUE_20240101T030000.SAFE"
+    img = safe / "GRANULE" / "L1C_T54SUE_A000001_20240101T013000" / "IMG_DATA"
+    img.mkdir(parents=True)
+    for band, path in zip(RGB, plain, strict=True):
+        with rasterio.open(path) as src:
+            dn, transform = src.read(1), src.transform
+        shifted = np.where(dn == 0, 0, dn + 1000).astype(np.uint16)  # 0 stays nodata
+        # GeoTIFF bytes under the product's .jp2 name: GDAL opens a file by its content
+        write_geotiff(img / f"T54SUE_20240101T013000_B0{band[1]}.jp2", shifted, UTM54, transform, 0)
+    (safe / "MTD_MSIL1C.xml").write_text(inputs.mtd_xml("1C", "05.10", -1000))
+    zipped = tmp_path / f"{safe.stem}.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for member in safe.rglob("*"):
+            zf.write(member, member.relative_to(tmp_path))
+    probabilities = []
+    for name, bands in (("plain", plain), ("safe", [safe]), ("zip", [zipped])):
+        out = tmp_path / f"map_{name}"
+        args = ("predict", run_dir, "--bands", *bands, "--dem", dem, "--out", out)
+        result = run_cli(*args, "--window", 128, "--backend", "torch")
+        assert result.code == 0, result.err
+        probability, profile = read(out / "probability.tif")
+        assert profile["crs"] == UTM54 and profile["transform"] == transform
+        probabilities.append(probability)
+    assert np.array_equal(probabilities[0], probabilities[1])
+    assert np.array_equal(probabilities[0], probabilities[2])
+    assert (probabilities[0] == 255).any() and (probabilities[0] < 255).any()  # nodata corner
+
+
 def test_predict_inside_an_aoi(run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
     """--aoi (and an area file's [aoi]): outputs on the AOI's crop, nodata outside it, and
     inside it the whole scene's probabilities (the model sees the real pixels around)."""
@@ -533,7 +571,10 @@ def _scene_args(tmp_path: Path, files: list[Path], dem: Path | None) -> list[obj
         "extent",
         "dem_elsewhere",
         "dem_half",
+        "dem_infinite",
+        "dem_truncated",
         "band_count",
+        "stack_band_order",
         "band_names",
         "area_band_names",
         "all_nodata",
@@ -569,6 +610,25 @@ def test_bad_inputs_exit_2_and_leave_nothing(
     elif case == "dem_half":
         dem = write_dem(tmp_path / "half.tif", 160, 200, offset_m=1300.0)
         message = "does not cover the image"
+    elif case == "dem_infinite":
+        heights, profile = read(write_dem(tmp_path / "inf.tif", 160, 200))
+        heights[40:45, 50:55] = np.inf
+        dem = tmp_path / "inf.tif"
+        write_geotiff(dem, heights, profile["crs"], profile["transform"], None)
+        message = f"DEM {dem} contains infinite values"
+    elif case == "dem_truncated":
+        assert dem is not None
+        dem.write_bytes(dem.read_bytes()[: dem.stat().st_size // 2])
+        message = f"cannot read DEM {dem}: file is corrupt or truncated"
+    elif case == "stack_band_order":
+        stack = tmp_path / "stack.tif"
+        bands = [read(f)[0] for f in files]
+        with rasterio.open(stack, "w", **(read(files[0])[1] | {"count": 3})) as dst:
+            for k, (name, data) in enumerate(zip(("B2", "B4", "B3"), bands, strict=True)):
+                dst.write(data, k + 1)
+                dst.set_band_description(k + 1, name)
+        files = [stack]
+        message = f"--bands: {stack} describes its bands as B2,B4,B3 but the model expects B2,B3,B4"
     elif case == "band_count":
         files = files[:2]
         message = "the model expects 3 band(s) B2,B3,B4, one file each in this order"
