@@ -82,6 +82,27 @@ def train_corrupt_area_json(ws: Workspace) -> Call:
     return train(ws, f"{path} is corrupt (")
 
 
+@case("train-area-of-another-schema-version", table=CASES)
+def train_area_of_another_schema_version(ws: Workspace) -> Call:
+    inputs.prepared_area(ws.root)
+    path = ws.path("tiny", "area.json")
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta["schema_version"] = 99
+    path.write_text(json.dumps(meta), encoding="utf-8")
+    return train(ws, f"{path} has schema version 99, this slidemap reads ")
+
+
+@case("train-image-of-another-size-than-area-json", table=CASES)
+def train_image_of_another_size_than_area_json(ws: Workspace) -> Call:
+    inputs.prepared_area(ws.root)
+    path = ws.path("tiny", "area.json")
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta["width"] += 1
+    path.write_text(json.dumps(meta), encoding="utf-8")
+    image = ws.path("tiny", "image.tif")
+    return train(ws, f"{image} does not match area.json; prepare the area again")
+
+
 @case("train-truncated-image", table=CASES)
 def train_truncated_image(ws: Workspace) -> Call:
     inputs.prepared_area(ws.root)
