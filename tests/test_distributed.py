@@ -294,6 +294,41 @@ def test_ctrl_c_stops_every_training_process(areas: Path, tmp_path: Path, moment
     assert not list(tmp_path.rglob("*.partial"))
 
 
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_stops_every_training_process(areas: Path, tmp_path: Path) -> None:
+    """SIGTERM to slidemap alone (``kill PID``, a batch scheduler): it asks torchrun to stop
+    the ranks, waits for them, and ends with exit 143 and "terminated"; nothing keeps
+    training."""
+    import psutil
+
+    out, epochs = tmp_path / "run", 200
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slidemap", *train_args(areas, out, epochs), "--nproc", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "epoch 1: train loss" in line:
+            break
+    started = psutil.Process(proc.pid).children(recursive=True)  # torchrun and the ranks
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=120)
+    err = "".join(seen) + rest
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and err.rstrip().endswith("slidemap: terminated"), err
+    assert "slidemap: done" not in err, err  # stopped, not trained to its end
+    assert len(started) == 3, started
+    _, alive = psutil.wait_procs(started, timeout=5)
+    assert not alive, alive
+    assert not list(tmp_path.rglob("*.partial"))
+    assert len((out / "metrics.jsonl").read_text().splitlines()) < epochs
+
+
 # -- the experiment on Dask, one worker killed --------------------------------------------------
 
 EXPERIMENT = """\

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -689,6 +691,38 @@ def test_bad_inputs_exit_2_and_leave_nothing(
     assert result.code == 2, result.err
     assert "slidemap: error:" in result.err and message in result.err, result.err
     assert "Traceback" not in result.err
+    assert no_leftovers(tmp_path, "map")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stopped_prediction_leaves_nothing(
+    stop: signal.Signals, run_dir: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (exit 130) or SIGTERM (``kill``, a scheduler's time limit: exit 143) while
+    the windows run: one line, no traceback, no output and no temporary left."""
+    files = write_scene(tmp_path / "in", height=1536, width=1536)
+    dem = write_dem(tmp_path / "dem.tif", 1536, 1536)
+    out = tmp_path / "map"
+    args = ["predict", run_dir, "--bands", *files, "--dem", dem, "--out", out]
+    args += ["--backend", "torch", "--threads", "1", "--block", "512"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slidemap", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # "scene … px": the windows run now
+    time.sleep(1.0)
+    assert proc.poll() is None, first
+    proc.send_signal(stop)
+    _, rest = proc.communicate(timeout=120)
+    err = first + rest
+    assert proc.returncode == 128 + stop, err
+    last = "slidemap: aborted" if stop == signal.SIGINT else "slidemap: terminated"
+    assert err.rstrip().endswith(last) and "Traceback" not in err, err
     assert no_leftovers(tmp_path, "map")
 
 

@@ -414,11 +414,14 @@ def cli_args(areas: Path, out: Path, epochs: int) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
+@pytest.mark.parametrize(
+    "stop", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["sigkill", "ctrl-c", "sigterm"]
+)
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(
     stop: signal.Signals, areas: Path, tmp_path: Path, run_cli: Callable
 ):
-    """Killed, or stopped with Ctrl-C (exit 130, one line, no traceback), inside epoch 3."""
+    """Killed, or stopped with Ctrl-C (exit 130) or SIGTERM (143; one line, no traceback,
+    no temporaries), inside epoch 3."""
     epochs = 5
     killed = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -438,10 +441,11 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(
     time.sleep(metric_lines(killed)[1]["seconds"] * 0.4)  # inside epoch 3
     proc.send_signal(stop)
     proc.wait()
-    if stop == signal.SIGINT:
+    if stop != signal.SIGKILL:
         err = proc.stderr.read().decode() if proc.stderr else ""
-        assert proc.returncode == 130, err
-        assert err.rstrip().endswith("slidemap: aborted") and "Traceback" not in err, err
+        assert proc.returncode == 128 + stop, err
+        last = "slidemap: aborted" if stop == signal.SIGINT else "slidemap: terminated"
+        assert err.rstrip().endswith(last) and "Traceback" not in err, err
         assert not list(killed.rglob("*.partial"))  # (a SIGKILL may land inside a write)
     interrupted_at = load_checkpoint(killed / "last.pt")["epoch"]
     assert 2 <= interrupted_at < epochs

@@ -61,7 +61,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from slidemap.errors import SlidemapError
 from slidemap.global_norm import global_batch_norm
-from slidemap.interrupts import interrupt_after
+from slidemap.interrupts import Terminated, interrupt_after
 
 log = logging.getLogger("slidemap")
 
@@ -287,7 +287,8 @@ def launch(nproc: int, argv: list[str]) -> str:
     Raises:
         SlidemapError: a rank failed (its error is above in stderr).
         KeyboardInterrupt: Ctrl-C, or torchrun was interrupted (SIGINT) without this
-            process.
+            process; :class:`~slidemap.interrupts.Terminated` for SIGTERM. torchrun has
+            stopped the ranks.
     """
     if "WORLD_SIZE" in os.environ:
         raise SlidemapError(
@@ -301,16 +302,22 @@ def launch(nproc: int, argv: list[str]) -> str:
             proc = subprocess.Popen(
                 torchrun_command(nproc, argv), stdout=subprocess.PIPE, text=True
             )
-        with proc:
-            stdout, _ = proc.communicate()
-    except KeyboardInterrupt:
+        stdout, _ = proc.communicate()
+    except KeyboardInterrupt as exc:
         if proc is not None:
+            if isinstance(exc, Terminated):  # (a Ctrl-C reaches torchrun by itself)
+                proc.send_signal(signal.SIGTERM)
             _stop(proc)
         raise
+    finally:  # not `with proc`: its exit would wait for torchrun's end on a Terminated
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()
+    # torchrun was stopped, but this process was not: it ignores SIGINT (a shell's
+    # background job), or the signal went to torchrun alone. Stopped, not failed.
     if proc.returncode == 128 + signal.SIGINT:
-        # torchrun was interrupted, but this process was not: it ignores SIGINT (a shell's
-        # background job), or the SIGINT went to torchrun alone. Stopped, not failed.
         raise KeyboardInterrupt
+    if proc.returncode == 128 + signal.SIGTERM:
+        raise Terminated
     if proc.returncode != 0:
         raise SlidemapError(
             f"distributed training failed (torchrun exit code {proc.returncode}); the "

@@ -8,12 +8,14 @@ raised anywhere becomes ``slidemap: error: <message>`` and exit code 2.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
 
 from slidemap import __version__
 from slidemap.errors import SlidemapError
+from slidemap.interrupts import Terminated, terminate_as_interrupt
 
 log = logging.getLogger("slidemap")
 
@@ -71,28 +73,40 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and map errors to ``slidemap: error:`` and exit code 2."""
+    """Entry point: run the CLI and map errors to ``slidemap: error:`` and exit code 2.
+
+    Ctrl-C ends with exit code 130, SIGTERM (:class:`~slidemap.interrupts.Terminated`)
+    with 143, both after the command has removed its temporaries.
+    """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    try:
-        cli.main(args=args, prog_name="slidemap", standalone_mode=False)
-    except SlidemapError as exc:
-        if debug:
-            raise
-        click.echo(f"slidemap: error: {exc}", err=True)
-        return 2
-    except click.exceptions.Abort:
-        click.echo("slidemap: aborted", err=True)
-        return 130
-    except click.UsageError as exc:
-        if exc.ctx is not None:
-            click.echo(exc.ctx.get_usage(), err=True)
-        click.echo(f"slidemap: error: {exc.format_message()}", err=True)
-        return 2
-    except click.ClickException as exc:
-        click.echo(f"slidemap: error: {exc.format_message()}", err=True)
-        return 2
-    except KeyboardInterrupt:
-        click.echo("slidemap: interrupted", err=True)
-        return 130
+    with terminate_as_interrupt():
+        try:
+            cli.main(args=args, prog_name="slidemap", standalone_mode=False)
+        except SlidemapError as exc:
+            if debug:
+                raise
+            click.echo(f"slidemap: error: {exc}", err=True)
+            return 2
+        except click.exceptions.Abort as exc:  # click's name for a KeyboardInterrupt
+            return _stopped(exc.__cause__, "aborted")
+        except click.UsageError as exc:
+            if exc.ctx is not None:
+                click.echo(exc.ctx.get_usage(), err=True)
+            click.echo(f"slidemap: error: {exc.format_message()}", err=True)
+            return 2
+        except click.ClickException as exc:
+            click.echo(f"slidemap: error: {exc.format_message()}", err=True)
+            return 2
+        except KeyboardInterrupt as exc:
+            return _stopped(exc, "interrupted")
     return 0
+
+
+def _stopped(cause: BaseException | None, what: str) -> int:
+    """Say that the command stopped on Ctrl-C (exit code 130) or SIGTERM (143)."""
+    if isinstance(cause, Terminated):
+        click.echo("slidemap: terminated", err=True)
+        return 128 + signal.SIGTERM
+    click.echo(f"slidemap: {what}", err=True)
+    return 128 + signal.SIGINT
