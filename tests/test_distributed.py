@@ -514,12 +514,16 @@ def test_predict_on_two_workers_equals_one_process(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_ctrl_c_stops_a_prediction_on_workers(
-    scene: tuple[Path, list[Path], Path], tmp_path: Path
+    scene: tuple[Path, list[Path], Path], tmp_path: Path, stop: str
 ) -> None:
     """SIGINT to the process group (Ctrl-C in a terminal) while the workers predict: exit
-    130 and "aborted", no worker dying of the interrupt, no output left. (Dask may still
-    log a failed heartbeat of a worker whose scheduler is already gone.)"""
+    130 and "aborted", no worker dying of the interrupt, no output left; SIGTERM to
+    slidemap alone: the same with exit 143 and "terminated", and no worker left running.
+    (Dask may still log a failed heartbeat of a worker whose scheduler is already gone.)"""
+    import psutil
+
     run, _, _ = scene
     crs, side = CRS.from_epsg(32654), 1536
     files = write_rgb_scene(tmp_path / "big", (side, side))
@@ -538,12 +542,18 @@ def test_ctrl_c_stops_a_prediction_on_workers(
     assert proc.stderr is not None
     first = proc.stderr.readline()  # "scene … px": the cluster starts now
     time.sleep(4.0)
-    os.killpg(proc.pid, signal.SIGINT)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    if stop == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
     _, rest = proc.communicate(timeout=120)
     err = first + rest
-    assert proc.returncode == 130, err
-    assert "KeyboardInterrupt" not in err and err.rstrip().endswith("slidemap: aborted"), err
+    code, last = (130, "slidemap: aborted") if stop == "ctrl-c" else (143, "slidemap: terminated")
+    assert proc.returncode == code, err
+    assert "KeyboardInterrupt" not in err and err.rstrip().endswith(last), err
     assert not out.exists() and not list(tmp_path.glob(".map.*"))
+    assert workers and not psutil.wait_procs(workers, timeout=10)[1]
 
 
 def test_distributed_predict_mistakes(
