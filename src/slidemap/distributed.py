@@ -331,7 +331,7 @@ STOP_GRACE_S = 3.0
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
-    """Make torchrun stop its ranks after Ctrl-C, and wait until it has.
+    """Make torchrun stop its ranks after Ctrl-C (or SIGTERM), and wait until it has.
 
     torchrun starts the ranks in sessions of their own, so a Ctrl-C reaches them
     only through torchrun, which forwards it, except while it is still starting
