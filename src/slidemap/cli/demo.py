@@ -23,7 +23,7 @@ DEFAULT_OUT = Path("slidemap-demo")
     "--quick",
     is_flag=True,
     help="Both models and all four scenarios on 256 px areas, but 32 px windows only, at "
-    "most 10 epochs and the paper's grid evaluation: 8 models in about 3-6 min on 2 CPU "
+    "most 10 epochs and the paper's grid evaluation: 8 models in about 1-6 min on 2 CPU "
     "cores instead of 24 models on 512 px areas.",
 )
 @click.option(
