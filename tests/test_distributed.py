@@ -254,6 +254,32 @@ def test_a_failing_rank_fails_the_launch(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def start_training_processes(
+    areas: Path, out: Path, epochs: int, **popen: Any
+) -> subprocess.Popen[str]:
+    """``slidemap train … --nproc 2`` started with its stdout and stderr piped (unbuffered)
+    and ``popen``'s further Popen arguments."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "slidemap", *train_args(areas, out, epochs), "--nproc", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        **popen,
+    )
+
+
+def stderr_until(proc: subprocess.Popen[str], wanted: str) -> list[str]:
+    """The lines of ``proc``'s stderr up to and with the first that contains ``wanted``."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if wanted in line:
+            break
+    return seen
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["starting", "training", "training in the background"])
 def test_ctrl_c_stops_every_training_process(areas: Path, tmp_path: Path, moment: str) -> None:
@@ -262,26 +288,19 @@ def test_ctrl_c_stops_every_training_process(areas: Path, tmp_path: Path, moment
     Started as a shell's background job, slidemap ignores SIGINT and torchrun does not:
     a SIGINT then stops the ranks too, which is an interruption, not a failure."""
     out, epochs = tmp_path / "run", 200
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "slidemap", *train_args(areas, out, epochs), "--nproc", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_training_processes(
+        areas,
+        out,
+        epochs,
         start_new_session=True,  # its own process group, as a terminal gives a command
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         preexec_fn=(
             (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
             if moment.endswith("background")
             else None
         ),
     )
-    assert proc.stderr is not None
     wanted = "starting 2 training processes" if moment == "starting" else "epoch 1: train loss"
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if wanted in line:
-            break
+    seen = stderr_until(proc, wanted)
     os.killpg(proc.pid, signal.SIGINT)
     _, rest = proc.communicate(timeout=120)
     err = "".join(seen) + rest
@@ -302,19 +321,8 @@ def test_sigterm_to_the_launcher_stops_every_training_process(areas: Path, tmp_p
     import psutil
 
     out, epochs = tmp_path / "run", 200
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "slidemap", *train_args(areas, out, epochs), "--nproc", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stderr is not None
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if "epoch 1: train loss" in line:
-            break
+    proc = start_training_processes(areas, out, epochs)
+    seen = stderr_until(proc, "epoch 1: train loss")
     started = psutil.Process(proc.pid).children(recursive=True)  # torchrun and the ranks
     proc.send_signal(signal.SIGTERM)
     _, rest = proc.communicate(timeout=120)

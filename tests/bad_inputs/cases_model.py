@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,23 +83,25 @@ def train_corrupt_area_json(ws: Workspace) -> Call:
     return train(ws, f"{path} is corrupt (")
 
 
-@case("train-area-of-another-schema-version", table=CASES)
-def train_area_of_another_schema_version(ws: Workspace) -> Call:
+def edited_area_json(ws: Workspace, key: str, value: Callable[[Any], Any]) -> Path:
+    """The tiny prepared area with ``value(old)`` as its area.json's ``key``; that file."""
     inputs.prepared_area(ws.root)
     path = ws.path("tiny", "area.json")
     meta = json.loads(path.read_text(encoding="utf-8"))
-    meta["schema_version"] = 99
+    meta[key] = value(meta[key])
     path.write_text(json.dumps(meta), encoding="utf-8")
+    return path
+
+
+@case("train-area-of-another-schema-version", table=CASES)
+def train_area_of_another_schema_version(ws: Workspace) -> Call:
+    path = edited_area_json(ws, "schema_version", lambda _: 99)
     return train(ws, f"{path} has schema version 99, this slidemap reads ")
 
 
 @case("train-image-of-another-size-than-area-json", table=CASES)
 def train_image_of_another_size_than_area_json(ws: Workspace) -> Call:
-    inputs.prepared_area(ws.root)
-    path = ws.path("tiny", "area.json")
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    meta["width"] += 1
-    path.write_text(json.dumps(meta), encoding="utf-8")
+    edited_area_json(ws, "width", lambda width: width + 1)
     image = ws.path("tiny", "image.tif")
     return train(ws, f"{image} does not match area.json; prepare the area again")
 
