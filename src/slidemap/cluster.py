@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
 
 from slidemap.errors import SlidemapError
+from slidemap.interrupts import in_main_thread
 
 CONNECT_TIMEOUT = "20s"
 
@@ -67,7 +67,7 @@ def workers_ignore_ctrl_c() -> Iterator[None]:
     it shuts the cluster down. A Ctrl-C while the cluster starts (a second or
     two) is lost. Outside the main thread nothing is changed.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if not in_main_thread():
         yield
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)

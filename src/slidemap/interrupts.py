@@ -38,7 +38,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
-def _in_main_thread() -> bool:
+def in_main_thread() -> bool:
+    """Whether this is the main thread, the only one where Python sets signal handlers."""
     return threading.current_thread() is threading.main_thread()
 
 
@@ -50,7 +51,7 @@ def terminate_as_interrupt() -> Iterator[None]:
     its default action; an ignored SIGTERM stays ignored. The previous handler is
     back after the block.
     """
-    if not _in_main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    if not in_main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -72,7 +73,7 @@ def interrupt_after() -> Iterator[None]:
     Outside the main thread (where Python cannot set signal handlers) the block
     runs as it is.
     """
-    if not _in_main_thread():
+    if not in_main_thread():
         yield
         return
     received: list[int] = []
