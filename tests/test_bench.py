@@ -30,7 +30,7 @@ from slidemap.bench.machine import (
     matmul_gflops,
     physical_cores,
 )
-from slidemap.bench.results import compared
+from slidemap.bench.results import compared, round_ratios
 from slidemap.bench.scene import SceneRecord, run_child, scene_rows
 from slidemap.bench.synthetic import IMAGE_BANDS, make_tile, write_scene
 from slidemap.bench.targets import judge
@@ -396,6 +396,29 @@ def test_speedups_of_rounds_cancel_a_machine_that_changes_speed() -> None:
     assert stalled.ratio is None
     with pytest.raises(ValueError, match="2 rounds, baseline 3"):
         compared("t", "train", 95.0, "windows/s", naive, None, (90.0, 95.0), rounds=True)
+    assert round_ratios(rates, naive.samples) == pytest.approx((1.5, 0.95, 1.5))
+    assert round_ratios((90.0, 95.0), naive.samples) == ()
+    assert round_ratios((0.0, 95.0), (60.0, 100.0)) == ()
+
+
+def test_training_verdict_states_how_far_its_rounds_disagree() -> None:
+    report = BenchReport("full", {})
+    params = {"model": "unet", "patch": 32, "precision": "bf16", "channels_last": True}
+    naive = Measurement("train.unet.32.naive", "train", 165.0, "windows/s", samples=(116, 165, 147))
+    rates = (176.0, 163.0, 174.0)
+    fast = compared(
+        "train.unet.32.default", "train", 176.0, "windows/s", naive, params, rates, True
+    )
+    report.add(naive, fast)
+    (target,) = [t for t in judge(report) if t.name == "training"]
+    assert target.measured == pytest.approx(174 / 147)  # the median round decides
+    assert target.met is False
+    assert "(train.unet.32.default, rounds 0.99-1.52x)" in target.basis
+    one = BenchReport("quick", {})
+    single = Measurement("train.unet.64.naive", "train", 90.0, "windows/s", samples=(90.0,))
+    one.add(single, compared("train.unet.64.default", "train", 130.0, "windows/s", single, params))
+    (target,) = [t for t in judge(one) if t.name == "training"]
+    assert "rounds" not in target.basis  # one round: no spread to state
 
 
 def test_share_of_the_peak_is_taken_within_the_rounds_of_a_model() -> None:

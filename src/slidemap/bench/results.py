@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,10 +122,23 @@ def compared(
     if rounds and ratio is not None:
         if not samples or len(samples) != len(baseline.samples):
             raise ValueError(f"{name}: {len(samples)} rounds, baseline {len(baseline.samples)}")
-        pairs = list(zip(samples, baseline.samples, strict=True))
-        ok = all(s > 0 and b > 0 for s, b in pairs)
-        ratio = statistics.median_low(s / b for s, b in pairs) if ok else None
+        within = round_ratios(samples, baseline.samples)
+        ratio = statistics.median_low(within) if within else None
     return Measurement(name, group, value, unit, params or {}, baseline.name, ratio, samples)
+
+
+def round_ratios(samples: Sequence[float], baseline: Sequence[float]) -> tuple[float, ...]:
+    """``sample / baseline sample`` within each round, in round order.
+
+    Args:
+        samples, baseline: one value per round each, from the same rounds.
+
+    Returns:
+        The ratios; empty when the counts differ or a value is not > 0.
+    """
+    if len(samples) != len(baseline) or not all(v > 0 for v in (*samples, *baseline)):
+        return ()
+    return tuple(s / b for s, b in zip(samples, baseline, strict=True))
 
 
 @dataclass
