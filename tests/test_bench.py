@@ -11,6 +11,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from slidemap.bench.scene import SceneRecord, run_child, scene_rows
 from slidemap.bench.synthetic import IMAGE_BANDS, make_tile, write_scene
 from slidemap.bench.targets import judge
 from slidemap.bench.training import Recipe, default_recipe, recipes
+from slidemap.bench.training import gflops as train_gflops
 from slidemap.cli import main
 from slidemap.cli.bench import SIZES_ENV
 from slidemap.errors import SlidemapError
@@ -42,7 +44,7 @@ from slidemap.scene import Scene, inputs_from_files
 from slidemap.tiling import Window
 
 MEASUREMENT_KEYS = {"name", "group", "value", "unit", "params", "baseline", "ratio", "samples"}
-GROUPS = {"peak", "train", "accuracy", "infer", "gflops", "maxdiff", "scene"}
+GROUPS = {"peak", "train", "train_gflops", "accuracy", "infer", "gflops", "maxdiff", "scene"}
 
 
 # ---------------------------------------------------------------- the whole suite, tiny sizes
@@ -65,7 +67,7 @@ def test_tiny_suite_writes_a_complete_json_document(
 ) -> None:
     code, _, doc = tiny_run
     assert code == 0
-    assert doc["schema"] == "slidemap-bench/3"
+    assert doc["schema"] == "slidemap-bench/4"
     assert doc["mode"] == "tiny"
     machine = doc["machine"]
     assert machine["torch_threads"] == 1
@@ -105,6 +107,14 @@ def test_tiny_suite_writes_a_complete_json_document(
             model = m["name"].split(".")[1]
             assert m["baseline"] == f"peak.fp32.infer.{model}" and m["ratio"] is not None
             assert by_name[m["baseline"]]["baseline"] == "peak.fp32"
+        if m["group"] == "train":  # every training loop's FLOPs, against the run's peak
+            flops = by_name["train_gflops." + m["name"].split(".", 1)[1]]
+            assert flops["baseline"] == "peak.fp32" and flops["ratio"] is not None
+            per_window = m["params"]["gflop_per_window"]
+            assert flops["value"] == pytest.approx(m["value"] * per_window)
+    # the paper's numerics in slidemap's loop are measured beside the default
+    assert by_name["train.unet.16.fp32"]["params"]["channels_last"] is False
+    assert by_name["train.unet.16.fp32"]["params"]["precision"] == "fp32"
     assert by_name["train.unet.16.default"]["params"]["loop"] == "slidemap.train"
     # the peak is the fastest op's best sample, and every op measured is reported
     for dtype in ("fp32", "bf16") if machine["features"]["native_bf16"] else ("fp32",):
@@ -239,14 +249,14 @@ def test_bf16_recipes_only_with_native_bf16() -> None:
     plain = CpuFeatures(frozenset({"avx2"}), "AVX2")
     chosen, skipped = recipes(plain)
     assert chosen[0] == default_recipe(plain) == Recipe("default", True, "fp32")
-    assert all(r.precision == "fp32" for r in chosen)
+    assert chosen[1:] == [Recipe("fp32", False, "fp32")]  # the default's layout, measured
     assert {s.name for s in skipped} >= {"train recipe channels_last+bf16"}
     assert "no native bf16" in skipped[0].reason
     zen4 = CpuFeatures(frozenset({"avx2", "avx512f", "avx512_bf16"}), "AVX512")
     chosen, skipped = recipes(zen4)
     assert chosen[0] == default_recipe(zen4) == Recipe("default", True, "bf16")
     knobs = [(r.channels_last, r.precision) for r in chosen]
-    assert len(knobs) == len(set(knobs)) == 3 and not skipped  # channels_last+bf16 is the default
+    assert len(knobs) == len(set(knobs)) == 4 and not skipped  # channels_last+bf16 is the default
     assert features_dict(zen4)["native_bf16"] and not features_dict(plain)["native_bf16"]
 
 
@@ -346,6 +356,7 @@ def test_targets_are_judged_against_this_machine() -> None:
     assert targets["training"].met is True and targets["training"].measured == pytest.approx(2.0)
     assert "sizes 64 px" in targets["training"].basis
     assert targets["fast_mode.unet"].met is None  # no bf16 backend ran
+    assert "no fast mode on this CPU" in targets["fast_mode.unet"].basis
     assert targets["fp32_inference_peak.resunet"].met is None
     tile = targets["tile_seconds"]
     assert tile.measured == pytest.approx(50.0)  # 0.5 s × (10980 / 1098)²
@@ -414,6 +425,15 @@ def test_training_verdict_states_how_far_its_rounds_disagree() -> None:
     assert target.measured == pytest.approx(174 / 147)  # the median round decides
     assert target.met is False
     assert "(train.unet.32.default, rounds 0.99-1.52x)" in target.basis
+    assert "of the fp32 peak" not in target.basis  # no GFLOP/s derived: no room stated
+    # the naive loop at 0.4 GFLOP per window and at best 165 windows/s: 66 GFLOP/s of 110
+    peak = Measurement("peak.fp32", "peak", 110.0, "GFLOP/s")
+    bf16 = compared("peak.bf16", "peak", 220.0, "GFLOP/s", peak)
+    rows = [replace(m, params={**m.params, "gflop_per_window": 0.4}) for m in (naive, fast)]
+    report.add(peak, bf16, *train_gflops(rows, peak))
+    assert report.get("train_gflops.unet.32.naive").ratio == pytest.approx(0.6)
+    (target,) = [t for t in judge(report) if t.name == "training"]
+    assert "naive at 60 % of the fp32 peak, 1.5x needs 90 % (bf16 peak 200 %)" in target.basis
     one = BenchReport("quick", {})
     single = Measurement("train.unet.64.naive", "train", 90.0, "windows/s", samples=(90.0,))
     one.add(single, compared("train.unet.64.default", "train", 130.0, "windows/s", single, params))

@@ -7,7 +7,7 @@
     print(format_table(report))
     write_json(report.to_dict(version, created), Path("results.json"))
 
-The JSON document (schema ``slidemap-bench/3``; docs/performance.md has the
+The JSON document (schema ``slidemap-bench/4``; docs/performance.md has the
 full description)::
 
     schema, slidemap_version, created, mode, seconds

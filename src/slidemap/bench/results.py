@@ -3,9 +3,10 @@
 Every number is a :class:`Measurement` with a unit. A measurement compared
 with another one names it as ``baseline`` and carries a ``ratio``: a speed-up
 for throughputs (higher is better), the fraction of the machine's peak for
-achieved GFLOP/s, the growth over the smallest scene for scene throughput and
-memory. Measurements without a comparison (peak, probability differences)
-have ``baseline`` and ``ratio`` None.
+achieved GFLOP/s (of inference and of training), the growth over the
+smallest scene for scene throughput and memory. Measurements without a
+comparison (peak, probability differences) have ``baseline`` and ``ratio``
+None.
 
 The ratio is ``value / baseline value``, except for measurements timed in
 rounds together with their baseline (training and inference throughput: each
@@ -32,7 +33,7 @@ from slidemap.io.atomic import atomic_file
 if TYPE_CHECKING:
     from slidemap.backends import CpuFeatures
 
-SCHEMA = "slidemap-bench/3"
+SCHEMA = "slidemap-bench/4"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class Measurement:
 
     Attributes:
         name: unique dotted name, e.g. ``train.unet.64.naive`` (group first).
-        group: "peak", "train", "accuracy", "infer", "gflops", "maxdiff", "scene".
+        group: "peak", "train", "train_gflops", "accuracy", "infer", "gflops", "maxdiff",
+            "scene".
         value: the number, in ``unit``.
         unit: e.g. "windows/s", "Mpx/s", "GFLOP/s", "probability", "F1", "MiB".
         params: what was measured (model, window, backend, precision, threads, …).

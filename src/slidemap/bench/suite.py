@@ -409,6 +409,7 @@ class _Run:
         if torch.bfloat16 in self.peaks:
             report.add(self._peak(torch.bfloat16, fp32))
         report.add(*self.rows.get("train", []))
+        report.add(*training.gflops(self.rows.get("train", []), fp32))
         report.add(*self._accuracy_rows())
         report.add(*self.rows.get("accuracy_infer", []))
         infer_rows = self.rows.get("infer", [])

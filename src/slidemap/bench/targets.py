@@ -73,7 +73,12 @@ def fast_mode(report: BenchReport, model: str) -> Target:
     measured = [m for m in report.group("infer") if m.name.startswith(f"infer.{model}.")]
     rows = [m for m in measured if m.params.get("precision") == "bf16"]
     if not rows:
-        why = "no bf16 backend ran (CPU without native bf16)" if measured else "not measured"
+        why = (
+            "no fast mode on this CPU: without native bf16 (AVX-512-BF16 or AMX) "
+            "predict --precision bf16 is refused, and int8 is not offered"
+            if measured
+            else "not measured"
+        )
         return Target(key, goal, None, "x", None, why)
     best = max(rows, key=lambda m: m.ratio or 0.0)
     label = option_label(best)
@@ -98,7 +103,10 @@ def training(report: BenchReport) -> Target:
     "No loss" allows the larger of 0.005 and the noise: the spread (max − min)
     of the fp32 reference's F1 over seeds. The basis states the worst size's
     speed-ups within rounds, so that a verdict resting on rounds that
-    disagree reads as such (the verdict itself is their median, as the ratio).
+    disagree reads as such (the verdict itself is their median, as the
+    ratio), and the share of the fp32 peak the naive loop reaches at that
+    size against the share 1.5 × of it needs (and the bf16 peak's, where
+    measured): whether the target is in reach of the machine at all.
     """
     goal = "training (slidemap default) >= 1.5x naive eager, no loss of F1"
     rows = [m for m in report.group("train") if m.name.endswith(".default") and m.ratio]
@@ -130,10 +138,27 @@ def training(report: BenchReport) -> Target:
     spread = round_ratios(worst.samples, naive.samples) if naive is not None else ()
     in_rounds = f", rounds {min(spread):.2f}-{max(spread):.2f}x" if len(spread) > 1 else ""
     basis = (
-        f"sizes {sizes} px; worst default speed-up {ratio:.2f}x ({worst.name}{in_rounds}); "
+        f"sizes {sizes} px; worst default speed-up {ratio:.2f}x ({worst.name}{in_rounds}"
+        f"{_room(report, worst.baseline or '')}); "
         f"best of any recipe {best_any.ratio or 0.0:.2f}x ({best_any.name}); {f1_text}"
     )
     return Target("training", goal, ratio, "x", _verdict(ratio >= TRAIN_SPEEDUP, f1_ok), basis)
+
+
+def _room(report: BenchReport, naive_name: str) -> str:
+    """ "; naive at X % of the fp32 peak, 1.5x needs Y % (bf16 peak Z %)" for the naive
+    training row ``naive_name``, or "" when its GFLOP/s were not derived."""
+    naive = report.get("train_gflops." + naive_name.split(".", 1)[-1])
+    if naive is None or naive.ratio is None:
+        return ""
+    text = (
+        f"; naive at {100 * naive.ratio:.0f} % of the fp32 peak, "
+        f"{TRAIN_SPEEDUP}x needs {100 * TRAIN_SPEEDUP * naive.ratio:.0f} %"
+    )
+    bf16 = report.get("peak.bf16")
+    if bf16 is not None and bf16.ratio is not None:
+        text += f" (bf16 peak {100 * bf16.ratio:.0f} %)"
+    return text
 
 
 def backend_agreement(report: BenchReport) -> Target:

@@ -10,6 +10,12 @@ every epoch (windows / seconds of the epoch's training loop, validation and
 checkpoints excluded). Both see the same windows of the same area. The first
 epoch of every run is warm-up (oneDNN kernel selection, allocator) and is
 not counted. Whether a recipe keeps F1 is :mod:`slidemap.bench.accuracy`'s job.
+
+The FLOPs a training step computes are ≈ 3 × the forward pass's (the
+backward pass computes the input's gradient and the weights', each about a
+forward pass), so :func:`gflops` states every loop's GFLOP/s as a share of
+the machine's fp32 matmul peak: how much room the naive loop leaves decides
+whether 1.5 × of it is possible in fp32 at all.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ BATCH = 4
 MIN_WINDOWS = 2 * BATCH
 #: Width of the validation and test strips of a throughput area (px).
 STRIP_PX = 16
+#: FLOPs of a training step per FLOP of the forward pass (forward, input and weight gradients).
+TRAIN_FLOPS_PER_FORWARD = 3
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,8 @@ class Recipe:
     """A way to run slidemap's training loop: the numerics knobs of TrainConfig.
 
     Attributes:
-        label: "default", "channels_last", "bf16", "channels_last+bf16" or "fp32".
+        label: "default", "fp32" (the paper's numerics: NCHW, fp32), "channels_last",
+            "bf16" or "channels_last+bf16".
         channels_last: NHWC memory format.
         precision: "fp32" or "bf16" (CPU autocast).
     """
@@ -72,10 +81,13 @@ def reference_recipe() -> Recipe:
 
 
 def recipes(features: CpuFeatures) -> tuple[list[Recipe], list[Skipped]]:
-    """slidemap's default recipe, then every other fast option this CPU can run.
+    """slidemap's default recipe, then every other recipe this CPU can run.
 
-    bf16 needs native bf16 (AVX-512-BF16 or AMX): elsewhere it is emulated and
-    slow, so it is skipped. An option equal to the default is not repeated.
+    The first of the others is slidemap's loop in the paper's numerics (NCHW,
+    fp32): what the loop itself gains over the naive one, and what the
+    default's channels-last and bf16 add to that. bf16 needs native bf16
+    (AVX-512-BF16 or AMX): elsewhere it is emulated and slow, so it is
+    skipped. An option equal to the default is not repeated.
 
     Returns:
         ``(recipes, skipped)``; the default comes first.
@@ -83,6 +95,7 @@ def recipes(features: CpuFeatures) -> tuple[list[Recipe], list[Skipped]]:
     default = default_recipe(features)
     out, skipped = [default], []
     candidates = [
+        reference_recipe(),
         Recipe("channels_last", True, "fp32"),
         Recipe("bf16", False, "bf16"),
         Recipe("channels_last+bf16", True, "bf16"),
@@ -211,8 +224,13 @@ def measure(
 
     Returns:
         ``train.<model>.<patch>.naive`` (windows/s) and one
-        ``train.<model>.<patch>.<recipe>`` per recipe, with its speed-up.
+        ``train.<model>.<patch>.<recipe>`` per recipe, with its speed-up;
+        ``params["gflop_per_window"]`` is a training step's GFLOP per window.
     """
+    from slidemap.models import build_model, count_flops
+
+    bands = len(load_area(area_dir).meta.band_names)
+    forward = count_flops(build_model(model_name, bands), patch, patch)
     samples: dict[str, list[float]] = {"naive": [], **{r.label: [] for r in chosen}}
     for _ in range(rounds):
         samples["naive"] += naive_rates(area_dir, model_name, patch, 1, seed)
@@ -220,7 +238,13 @@ def measure(
             # one warm-up epoch and one measured epoch
             cfg = config(area_dir, run_dir, model_name, patch, recipe, 2, seed, threads)
             samples[recipe.label] += recipe_rates(cfg)
-    params = {"model": model_name, "patch": patch, "batch": BATCH, "threads": threads}
+    params = {
+        "model": model_name,
+        "patch": patch,
+        "batch": BATCH,
+        "threads": threads,
+        "gflop_per_window": TRAIN_FLOPS_PER_FORWARD * forward / 1e9,
+    }
     naive = Measurement(
         f"train.{model_name}.{patch}.naive",
         "train",
@@ -249,4 +273,25 @@ def measure(
                 rounds=True,
             )
         )
+    return out
+
+
+def gflops(train_rows: list[Measurement], peak: Measurement) -> list[Measurement]:
+    """``train_gflops.<model>.<patch>.<loop>``: the FLOPs each training loop computed per
+    second, as a fraction of the run's fp32 matmul ``peak``.
+
+    Args:
+        train_rows: ``train.*`` rows of :func:`measure` (their samples are windows/s).
+        peak: ``peak.fp32``, the best sample of the run.
+
+    Returns:
+        One row per training row, GFLOP/s of each round in ``samples``, the best as
+        ``value``; its ratio is ``value / peak`` (the peak is not sampled per training round).
+    """
+    out = []
+    for row in train_rows:
+        per_window = float(row.params["gflop_per_window"])
+        rates = tuple(per_window * s for s in row.samples)
+        name = "train_gflops." + row.name.split(".", 1)[1]
+        out.append(compared(name, "train_gflops", max(rates), "GFLOP/s", peak, row.params, rates))
     return out
