@@ -16,8 +16,9 @@ The full demo runs :data:`PAPER_DESIGN` (the design of ``examples/paper.toml``:
 models) on 512 × 512 px areas. ``--quick`` keeps both models and all four
 scenarios on 256 × 256 px areas (:data:`QUICK_SCALE`) but trains 32 px
 windows only for at most :data:`QUICK_TRAIN` epochs and scores the test parts
-with the paper's grid of windows (:data:`QUICK_EVALUATE`): 8 models, about
-1 CPU-minute (57 s wall on 2 idle Zen 5 cores, 79 s on 2 idle Zen 4 cores,
+with the paper's grid of windows (:data:`QUICK_EVALUATE`): 8 models, 1–3
+CPU-minutes (57 s wall on 2 idle Zen 5 cores, 79 s on 2 idle Zen 4 cores,
+3.2 min on 2 idle Zen 3 cores, which train in fp32 without native bf16;
 5.4 min on 2 cores shared with other work).
 Jobs run one after another with one torch thread each unless told otherwise.
 """
