@@ -146,8 +146,9 @@ def training(report: BenchReport) -> Target:
 
 
 def _room(report: BenchReport, naive_name: str) -> str:
-    """ "; naive at X % of the fp32 peak, 1.5x needs Y % (bf16 peak Z %)" for the naive
-    training row ``naive_name``, or "" when its GFLOP/s were not derived."""
+    """The share of the fp32 peak the naive training row ``naive_name`` reached and the
+    share 1.5 × of it needs (and the bf16 peak's, where measured), as a clause of the
+    training verdict; empty when its GFLOP/s were not derived."""
     naive = report.get("train_gflops." + naive_name.split(".", 1)[-1])
     if naive is None or naive.ratio is None:
         return ""
