@@ -249,7 +249,7 @@ def test_bf16_recipes_only_with_native_bf16() -> None:
     plain = CpuFeatures(frozenset({"avx2"}), "AVX2")
     chosen, skipped = recipes(plain)
     assert chosen[0] == default_recipe(plain) == Recipe("default", True, "fp32")
-    assert chosen[1:] == [Recipe("fp32", False, "fp32")]  # the default's layout, measured
+    assert chosen[1:] == [Recipe("fp32", False, "fp32")]  # NCHW fp32 beside the default
     assert {s.name for s in skipped} >= {"train recipe channels_last+bf16"}
     assert "no native bf16" in skipped[0].reason
     zen4 = CpuFeatures(frozenset({"avx2", "avx512f", "avx512_bf16"}), "AVX512")

@@ -139,22 +139,24 @@ def training(report: BenchReport) -> Target:
     in_rounds = f", rounds {min(spread):.2f}-{max(spread):.2f}x" if len(spread) > 1 else ""
     basis = (
         f"sizes {sizes} px; worst default speed-up {ratio:.2f}x ({worst.name}{in_rounds}"
-        f"{_room(report, worst.baseline or '')}); "
+        f"{_room(report, naive)}); "
         f"best of any recipe {best_any.ratio or 0.0:.2f}x ({best_any.name}); {f1_text}"
     )
     return Target("training", goal, ratio, "x", _verdict(ratio >= TRAIN_SPEEDUP, f1_ok), basis)
 
 
-def _room(report: BenchReport, naive_name: str) -> str:
-    """The share of the fp32 peak the naive training row ``naive_name`` reached and the
+def _room(report: BenchReport, naive: Measurement | None) -> str:
+    """The share of the fp32 peak the naive training row ``naive`` reached and the
     share 1.5 × of it needs (and the bf16 peak's, where measured), as a clause of the
     training verdict; empty when its GFLOP/s were not derived."""
-    naive = report.get("train_gflops." + naive_name.split(".", 1)[-1])
-    if naive is None or naive.ratio is None:
+    if naive is None:
+        return ""
+    flops = report.get("train_gflops." + naive.name.split(".", 1)[1])
+    if flops is None or flops.ratio is None:
         return ""
     text = (
-        f"; naive at {100 * naive.ratio:.0f} % of the fp32 peak, "
-        f"{TRAIN_SPEEDUP}x needs {100 * TRAIN_SPEEDUP * naive.ratio:.0f} %"
+        f"; naive at {100 * flops.ratio:.0f} % of the fp32 peak, "
+        f"{TRAIN_SPEEDUP}x needs {100 * TRAIN_SPEEDUP * flops.ratio:.0f} %"
     )
     bf16 = report.get("peak.bf16")
     if bf16 is not None and bf16.ratio is not None:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from slidemap.area import TRAIN, load_area
+from slidemap.area import TRAIN, load_area, read_meta
 from slidemap.backends import CpuFeatures
 from slidemap.bench.results import Measurement, Skipped, compared
 from slidemap.bench.synthetic import write_bench_area
@@ -229,7 +229,7 @@ def measure(
     """
     from slidemap.models import build_model, count_flops
 
-    bands = len(load_area(area_dir).meta.band_names)
+    bands = len(read_meta(area_dir).band_names)
     forward = count_flops(build_model(model_name, bands), patch, patch)
     samples: dict[str, list[float]] = {"naive": [], **{r.label: [] for r in chosen}}
     for _ in range(rounds):
