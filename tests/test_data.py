@@ -169,6 +169,16 @@ def test_normalisation_maps_nan_to_zero():
     np.testing.assert_array_equal(out, [[[1.0, 0.0]], [[2.0, 0.0]]])
 
 
+def test_normalising_in_place_gives_the_same_values_without_a_copy():
+    norm = Normalization((0.1, 0.2, 12.0), (0.05, 0.07, 9.0))
+    image = np.random.default_rng(0).normal(0.2, 0.1, (3, 17, 23)).astype(np.float32)
+    image[1, 2, 3], image[2, 4, 5] = np.nan, -np.inf
+    copied = norm.apply(image)
+    in_place = norm.apply(image, out=image)
+    assert in_place is image
+    np.testing.assert_array_equal(in_place, copied)  # bit for bit
+
+
 def test_items_are_normalised_windows_with_label_and_validity(tiny: PreparedArea):
     norm = train_statistics([tiny])
     ds = PatchDataset([tiny], TRAIN, 32, norm)

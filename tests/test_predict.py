@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -31,15 +32,19 @@ from torch import nn
 from bad_inputs import inputs
 from conftest import make_tiny_area
 from slidemap.backends import TorchBackend
+from slidemap.blocks import BlockPlan, plan_blocks
 from slidemap.checkpoint import ModelInfo
 from slidemap.data import Normalization
-from slidemap.infer import predict_probabilities
+from slidemap.errors import SlidemapError
+from slidemap.infer import layout, predict_probabilities
+from slidemap.io.grid import Grid
 from slidemap.io.rasters import write_geotiff
 from slidemap.io.vectors import write_polygons
 from slidemap.models import build_model
-from slidemap.predict import PredictOptions, predict_scene
+from slidemap.outputs import Quicklook
+from slidemap.predict import PredictOptions, for_each_block, predict_scene
 from slidemap.prepare import prepare_area
-from slidemap.scene import Scene, inputs_from_area, inputs_from_files
+from slidemap.scene import Scene, SceneBlock, inputs_from_area, inputs_from_files
 from slidemap.tiling import Window
 from slidemap.train import TrainConfig, train
 
@@ -264,6 +269,93 @@ def test_blocked_prediction_equals_the_whole_scene_at_once(tmp_path: Path) -> No
     assert np.isnan(outputs[512][:20, :20]).all() and np.isfinite(outputs[512][25:]).all()
     for block in (512, 64):
         np.testing.assert_allclose(outputs[block], whole, atol=1e-5, rtol=0, equal_nan=True)
+
+
+def block_plans(scene: Scene, block: int) -> list[BlockPlan]:
+    return plan_blocks(layout(scene.grid.height, scene.grid.width, 64, 16), block)
+
+
+def test_blocks_are_written_in_order_in_a_thread_at_most_one_behind(tmp_path: Path) -> None:
+    scene = Scene(inputs_from_files(write_scene(tmp_path / "in", 200, 260), None, RGB))
+    plans = block_plans(scene, 64)
+    events: list[tuple[str, int]] = []
+    writers: set[str] = set()
+
+    def compute(plan: BlockPlan, block: SceneBlock) -> int:
+        assert block.image.shape[1:] == (plan.read.height, plan.read.width)
+        events.append(("compute", plans.index(plan)))
+        return plans.index(plan)
+
+    def write(plan: BlockPlan, index: int) -> None:
+        time.sleep(0.01)  # slower than a compute: the loop must wait for it
+        writers.add(threading.current_thread().name)
+        events.append(("written", index))
+
+    for_each_block(scene, plans, compute, write)
+    assert len(plans) == 20  # 4 block rows of 5
+    assert [i for what, i in events if what == "written"] == list(range(len(plans)))
+    assert [i for what, i in events if what == "compute"] == list(range(len(plans)))
+    for i in range(len(plans) - 2):  # block i + 2 is computed only once block i is written
+        assert events.index(("written", i)) < events.index(("compute", i + 2))
+    assert len(writers) == 1 and threading.current_thread().name not in writers
+
+
+def test_a_failed_write_stops_the_blocks(tmp_path: Path) -> None:
+    scene = Scene(inputs_from_files(write_scene(tmp_path / "in", 200, 260), None, RGB))
+    plans = block_plans(scene, 64)
+    computed: list[int] = []
+
+    def write(plan: BlockPlan, index: int) -> None:
+        if index == 2:
+            raise OSError("No space left on device")
+
+    def compute(plan: BlockPlan, block: SceneBlock) -> int:
+        computed.append(plans.index(plan))
+        return plans.index(plan)
+
+    with pytest.raises(OSError, match="No space left"):
+        for_each_block(scene, plans, compute, write)
+    assert computed == [0, 1, 2, 3]  # block 3 was computed while block 2 was being written
+
+
+def test_a_failed_block_waits_for_the_write_in_flight(tmp_path: Path) -> None:
+    scene = Scene(inputs_from_files(write_scene(tmp_path / "in", 200, 260), None, RGB))
+    plans = block_plans(scene, 64)
+    written: list[int] = []
+
+    def compute(plan: BlockPlan, block: SceneBlock) -> int:
+        if plans.index(plan) == 3:
+            raise SlidemapError("the DEM misses too much")
+        return plans.index(plan)
+
+    def write(plan: BlockPlan, index: int) -> None:
+        time.sleep(0.2)
+        written.append(index)
+
+    with pytest.raises(SlidemapError, match="DEM misses"):
+        for_each_block(scene, plans, compute, write)
+    assert written == [0, 1, 2]  # nothing is left writing when the error comes out
+
+
+def test_a_quicklook_sampled_by_blocks_equals_one_sampled_at_once() -> None:
+    grid = Grid(UTM54, Affine(PIXEL_M, 0, ORIGIN[0], 0, -PIXEL_M, ORIGIN[1]), 1030, 770)
+    rng = np.random.default_rng(1)
+    image = rng.random((4, 770, 1030), dtype=np.float32)
+    prob = rng.random((770, 1030), dtype=np.float32)
+    whole = Quicklook(grid, (2, 1, 0), max_side=100)  # every 11th pixel
+    whole.add_backdrop(Window(0, 0, 770, 1030), image)
+    whole.add_probability(Window(0, 0, 770, 1030), prob)
+    blocked = Quicklook(grid, (2, 1, 0), max_side=100)
+    for row in range(0, 770, 128):
+        for col in range(0, 1030, 128):
+            core = Window(row, col, min(128, 770 - row), min(128, 1030 - col))
+            rows, cols = slice(row, row + core.height), slice(col, col + core.width)
+            blocked.add_probability(core, prob[rows, cols])
+            blocked.add_backdrop(core, image[:, rows, cols])
+    assert whole.step == 11 and not np.isnan(whole.prob).any()
+    np.testing.assert_array_equal(blocked.prob, whole.prob)
+    np.testing.assert_array_equal(blocked.backdrop, whole.backdrop)
+    np.testing.assert_array_equal(whole.backdrop[..., 0], image[2, ::11, ::11])
 
 
 def slide_scene(folder: Path) -> list[Path]:
@@ -752,8 +844,10 @@ from pathlib import Path
 import torch
 from torch import nn
 from slidemap.backends import TorchBackend
+from slidemap.blocks import BlockPlan, plan_blocks
 from slidemap.checkpoint import ModelInfo
-from slidemap.predict import PredictOptions, predict_scene
+from slidemap.outputs import Quicklook
+from slidemap.predict import PredictOptions, for_each_block, predict_scene
 from slidemap.scene import Scene, inputs_from_files
 
 folder, out = Path(sys.argv[1]), Path(sys.argv[2])

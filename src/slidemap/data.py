@@ -51,13 +51,20 @@ class Normalization:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """Normalise (C, H, W) reflectance/slope to (C, H, W) float32, NaN/±Inf → 0."""
+    def apply(self, image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Normalise (C, H, W) reflectance/slope to (C, H, W) float32, NaN/±Inf → 0.
+
+        Args:
+            image: (C, H, W) values of the bands in channel order.
+            out: (C, H, W) float32 array to write the result into, ``image`` itself
+                to normalise in place; default a new array.
+        """
         mean = np.asarray(self.mean, np.float32)[:, None, None]
         std = np.asarray(self.std, np.float32)[:, None, None]
-        out = (image.astype(np.float32) - mean) / std
-        out[~np.isfinite(out)] = 0.0
-        return out
+        x = np.subtract(image, mean, out=out, dtype=np.float32)
+        np.divide(x, std, out=x)
+        x[~np.isfinite(x)] = 0.0
+        return x
 
 
 def check_patch(patch: int) -> None:

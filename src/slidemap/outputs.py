@@ -137,6 +137,7 @@ class CogWriter:
                 BLOCKSIZE=512,
                 OVERVIEW_RESAMPLING=self.overview_resampling.upper(),
                 BIGTIFF="IF_SAFER",
+                NUM_THREADS="ALL_CPUS",  # tiles compressed in parallel: the same bytes, sooner
             )
             with rasterio.open(self.path) as cog:
                 h, w = cog.block_shapes[0]
@@ -405,16 +406,24 @@ class Quicklook:
         self.backdrop = np.full((*shape, len(channels)), np.nan, np.float32)
         self.prob = np.full(shape, np.nan, np.float32)
 
-    def add(self, core: Window, image: np.ndarray, prob: np.ndarray) -> None:
-        """Sample a block: ``image`` (C, h, w) reflectance and ``prob`` (h, w) at ``core``."""
+    def add_backdrop(self, core: Window, image: np.ndarray) -> None:
+        """Sample the backdrop of a block: ``image`` (C, h, w) reflectance at ``core``."""
+        sample, where = self._sample(core, image)
+        self.backdrop[where] = np.moveaxis(sample[list(self.channels)], 0, -1)
+
+    def add_probability(self, core: Window, prob: np.ndarray) -> None:
+        """Sample the probability of a block: ``prob`` (h, w) at ``core``."""
+        sample, where = self._sample(core, prob)
+        self.prob[where] = sample
+
+    def _sample(self, core: Window, array: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
+        """Every ``step``-th pixel of ``array`` (..., h, w) at ``core`` (a view) and where
+        it goes in the quick-look."""
         # first sampled row/column inside the block, and where it goes in the quick-look
         r0, c0 = -core.row_off % self.step, -core.col_off % self.step
-        sample = prob[r0 :: self.step, c0 :: self.step]
+        sample = array[..., r0 :: self.step, c0 :: self.step]
         top, left = (core.row_off + r0) // self.step, (core.col_off + c0) // self.step
-        where = (slice(top, top + sample.shape[0]), slice(left, left + sample.shape[1]))
-        self.prob[where] = sample
-        picked = image[list(self.channels), r0 :: self.step, c0 :: self.step]
-        self.backdrop[where] = np.moveaxis(picked, 0, -1)
+        return sample, (slice(top, top + sample.shape[-2]), slice(left, left + sample.shape[-1]))
 
     def save(self, path: Path, title: str, threshold: float) -> None:
         """Write a PNG: the backdrop (2–98 % stretch) with the probability blended on top in

@@ -9,10 +9,11 @@
 Steps, per output block (:mod:`slidemap.blocks`): read the block and its halo
 (bands and slope exactly as ``prepare`` computes them, :mod:`slidemap.scene`)
 in a reader thread while the previous block is computed; normalise like the
-training data (:class:`slidemap.data.Normalization`); run the windows not yet
-computed and blend every window over the block (:mod:`slidemap.infer`); write
-the block to every output (:mod:`slidemap.outputs`). The window layout is the
-whole scene's, so the result does not depend on the block size.
+training data (:class:`slidemap.data.Normalization`, in place); run the windows
+not yet computed and blend every window over the block (:mod:`slidemap.infer`);
+write the block to every output (:mod:`slidemap.outputs`) in a writer thread
+while the next block is computed. The window layout is the whole scene's, so
+the result does not depend on the block size.
 
 :mod:`slidemap.predict_distributed` runs the same steps on Dask workers, one
 row band of blocks each, and writes the same outputs.
@@ -41,7 +42,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 import rasterio
@@ -69,6 +70,8 @@ from slidemap.outputs import (
 from slidemap.progress import bar
 from slidemap.scene import Scene, SceneBlock, SceneInputs
 from slidemap.tiling import Window
+
+Result = TypeVar("Result")
 
 log = logging.getLogger("slidemap")
 
@@ -230,14 +233,18 @@ def predict_scene(
             total=grid.width * grid.height, desc="predict", unit="px", unit_scale=True
         ) as pbar:
 
-            def block_done(plan: BlockPlan, block: SceneBlock) -> None:
+            def compute(plan: BlockPlan, block: SceneBlock) -> np.ndarray:
+                quicklook.add_backdrop(plan.core, core_image(plan, block))
                 prob = predictor.predict(plan, block)
-                writer.write(plan.core, prob)
-                quicklook.add(plan.core, core_image(plan, block), prob)
+                quicklook.add_probability(plan.core, prob)
                 pbar.update(plan.core.height * plan.core.width)
+                return prob
+
+            def write(plan: BlockPlan, prob: np.ndarray) -> None:
+                writer.write(plan.core, prob)
 
             try:
-                for_each_block(scene, plans, block_done)
+                for_each_block(scene, plans, compute, write)
             finally:
                 writer.close()
         check_counts(predictor.counts, scene)
@@ -264,19 +271,39 @@ def gdal_env() -> rasterio.Env:
 
 
 def for_each_block(
-    scene: Scene, plans: Sequence[BlockPlan], handle: Callable[[BlockPlan, SceneBlock], None]
+    scene: Scene,
+    plans: Sequence[BlockPlan],
+    compute: Callable[[BlockPlan, SceneBlock], Result],
+    write: Callable[[BlockPlan, Result], None],
 ) -> None:
-    """Call ``handle(plan, block)`` for every plan in order with the block read at
-    ``plan.read``, reading the next block in a thread meanwhile."""
+    """For every plan in order, ``compute(plan, block)`` with the block read at
+    ``plan.read``, then ``write(plan, result)``.
+
+    Three stages overlap, each in a thread of its own: the next block is read
+    while the current one is computed (in the calling thread) and the previous
+    result is written. Writes run one at a time in plan order, at most one block
+    behind the computation, so one result waits in memory. An error in any stage
+    stops the loop once the stages in flight are done, and is raised here.
+    """
     if not plans:
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="slidemap-read") as pool:
-        pending: Future[SceneBlock] = pool.submit(scene.read, plans[0].read)
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="slidemap-read") as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="slidemap-write") as writer,
+    ):
+        pending: Future[SceneBlock] = reader.submit(scene.read, plans[0].read)
+        written: Future[None] | None = None
         for index, plan in enumerate(plans):
             block = pending.result()
             if index + 1 < len(plans):
-                pending = pool.submit(scene.read, plans[index + 1].read)
-            handle(plan, block)
+                pending = reader.submit(scene.read, plans[index + 1].read)
+            result = compute(plan, block)
+            del block  # the block's pixels are not kept while the next one is read
+            if written is not None:
+                written.result()
+            written = writer.submit(write, plan, result)
+        if written is not None:
+            written.result()
 
 
 def core_image(plan: BlockPlan, block: SceneBlock) -> np.ndarray:
@@ -321,7 +348,8 @@ class BlockPredictor:
 
         Args:
             plan: the block's plan (plans must come in their planned order).
-            block: the scene read at ``plan.read``.
+            block: the scene read at ``plan.read``; its ``image`` is normalised in
+                place (no copy of the block), so its reflectance is gone afterwards.
 
         Raises:
             SlidemapError: the DEM already misses more than 0.5 % of the scene.
@@ -338,7 +366,7 @@ class BlockPredictor:
             else:
                 self.cache[i] = None  # only nodata under it: nothing to compute
         if todo:
-            image = self.norm.apply(block.image)
+            image = self.norm.apply(block.image, out=block.image)
             origin = (box.row_off, box.col_off)
             chosen = [self.windows[i] for i in todo]
             probs = window_probabilities(self.backend, image, chosen, self.options.batch, origin)

@@ -237,14 +237,18 @@ def _predict_band(task: BandTask) -> BandResult:
     try:
         with rasterio.open(partial, "w", **_part_profile(band)) as part:
 
-            def block_done(plan: BlockPlan, block: SceneBlock) -> None:
+            def compute(plan: BlockPlan, block: SceneBlock) -> np.ndarray:
+                quicklook.add_backdrop(plan.core, core_image(plan, block))
                 prob = predictor.predict(plan, block)
+                quicklook.add_probability(plan.core, prob)
+                return prob
+
+            def write(plan: BlockPlan, prob: np.ndarray) -> None:
                 core = plan.core
                 at = Window(core.row_off - task.top, core.col_off, core.height, core.width)
                 part.write(prob, 1, window=at.to_rasterio())
-                quicklook.add(core, core_image(plan, block), prob)
 
-            for_each_block(scene, plans, block_done)
+            for_each_block(scene, plans, compute, write)
         os.replace(partial, task.part)
     except BaseException:
         partial.unlink(missing_ok=True)
