@@ -419,7 +419,6 @@ class Quicklook:
     def _sample(self, core: Window, array: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
         """Every ``step``-th pixel of ``array`` (..., h, w) at ``core`` (a view) and where
         it goes in the quick-look."""
-        # first sampled row/column inside the block, and where it goes in the quick-look
         r0, c0 = -core.row_off % self.step, -core.col_off % self.step
         sample = array[..., r0 :: self.step, c0 :: self.step]
         top, left = (core.row_off + r0) // self.step, (core.col_off + c0) // self.step

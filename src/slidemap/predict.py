@@ -298,7 +298,7 @@ def for_each_block(
             if index + 1 < len(plans):
                 pending = reader.submit(scene.read, plans[index + 1].read)
             result = compute(plan, block)
-            del block  # the block's pixels are not kept while the next one is read
+            del block  # its pixels are freed before waiting for the previous write
             if written is not None:
                 written.result()
             written = writer.submit(write, plan, result)
