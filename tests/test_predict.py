@@ -42,7 +42,14 @@ from slidemap.io.rasters import write_geotiff
 from slidemap.io.vectors import write_polygons
 from slidemap.models import build_model
 from slidemap.outputs import Quicklook
-from slidemap.predict import PredictOptions, for_each_block, predict_scene
+from slidemap.predict import (
+    BlockPredictor,
+    PredictOptions,
+    core_image,
+    for_each_block,
+    predict_block,
+    predict_scene,
+)
 from slidemap.prepare import prepare_area
 from slidemap.scene import Scene, SceneBlock, inputs_from_area, inputs_from_files
 from slidemap.tiling import Window
@@ -335,6 +342,27 @@ def test_a_failed_block_waits_for_the_write_in_flight(tmp_path: Path) -> None:
     with pytest.raises(SlidemapError, match="DEM misses"):
         for_each_block(scene, plans, compute, write)
     assert written == [0, 1, 2]  # nothing is left writing when the error comes out
+
+
+def test_a_block_quicklook_shows_the_reflectance_the_prediction_normalises_away(
+    tmp_path: Path,
+) -> None:
+    scene = Scene(inputs_from_files(write_scene(tmp_path / "in", 200, 260), None, RGB))
+    info = ModelInfo("unet", {}, RGB, (0.08, 0.08, 0.08), (0.05, 0.05, 0.05), 64, 0.5)
+    plan = block_plans(scene, 128)[0]
+    predictor = BlockPredictor(
+        unet_backend(3), info, scene, layout(200, 260, 64, 16).windows, PredictOptions(window=64)
+    )
+    quicklook = Quicklook(scene.grid, (2, 1, 0), max_side=26)  # every 10th pixel
+    block = scene.read(plan.read)
+    prob = predict_block(predictor, quicklook, plan, block)
+    reflectance = core_image(plan, scene.read(plan.read))  # read again: the first is normalised
+    assert not np.allclose(core_image(plan, block), reflectance)
+    rows, cols = prob[::10, ::10].shape
+    np.testing.assert_array_equal(quicklook.prob[:rows, :cols], prob[::10, ::10])
+    np.testing.assert_array_equal(
+        quicklook.backdrop[:rows, :cols], np.moveaxis(reflectance[::-1, ::10, ::10], 0, -1)
+    )
 
 
 def test_a_quicklook_sampled_by_blocks_equals_one_sampled_at_once() -> None:
@@ -847,7 +875,14 @@ from slidemap.backends import TorchBackend
 from slidemap.blocks import BlockPlan, plan_blocks
 from slidemap.checkpoint import ModelInfo
 from slidemap.outputs import Quicklook
-from slidemap.predict import PredictOptions, for_each_block, predict_scene
+from slidemap.predict import (
+    BlockPredictor,
+    PredictOptions,
+    core_image,
+    for_each_block,
+    predict_block,
+    predict_scene,
+)
 from slidemap.scene import Scene, inputs_from_files
 
 folder, out = Path(sys.argv[1]), Path(sys.argv[2])

@@ -234,9 +234,7 @@ def predict_scene(
         ) as pbar:
 
             def compute(plan: BlockPlan, block: SceneBlock) -> np.ndarray:
-                quicklook.add_backdrop(plan.core, core_image(plan, block))
-                prob = predictor.predict(plan, block)
-                quicklook.add_probability(plan.core, prob)
+                prob = predict_block(predictor, quicklook, plan, block)
                 pbar.update(plan.core.height * plan.core.width)
                 return prob
 
@@ -309,6 +307,20 @@ def for_each_block(
 def core_image(plan: BlockPlan, block: SceneBlock) -> np.ndarray:
     """(C, h, w) float32: the bands of ``block`` at the block's core (its output pixels)."""
     return block.image[(slice(None), *_within(plan.core, plan.read))]
+
+
+def predict_block(
+    predictor: BlockPredictor, quicklook: Quicklook, plan: BlockPlan, block: SceneBlock
+) -> np.ndarray:
+    """Probabilities at ``plan.core`` (:meth:`BlockPredictor.predict`), with the block's
+    backdrop and probabilities sampled into ``quicklook``.
+
+    The backdrop is sampled first: the prediction normalises ``block.image`` in place.
+    """
+    quicklook.add_backdrop(plan.core, core_image(plan, block))
+    prob = predictor.predict(plan, block)
+    quicklook.add_probability(plan.core, prob)
+    return prob
 
 
 def quicklook_title(backend: str, threshold: float) -> str:

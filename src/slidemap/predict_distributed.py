@@ -62,9 +62,9 @@ from slidemap.predict import (
     PredictSummary,
     SceneCounts,
     check_counts,
-    core_image,
     for_each_block,
     gdal_env,
+    predict_block,
     quicklook_title,
 )
 from slidemap.progress import bar
@@ -238,10 +238,7 @@ def _predict_band(task: BandTask) -> BandResult:
         with rasterio.open(partial, "w", **_part_profile(band)) as part:
 
             def compute(plan: BlockPlan, block: SceneBlock) -> np.ndarray:
-                quicklook.add_backdrop(plan.core, core_image(plan, block))
-                prob = predictor.predict(plan, block)
-                quicklook.add_probability(plan.core, prob)
-                return prob
+                return predict_block(predictor, quicklook, plan, block)
 
             def write(plan: BlockPlan, prob: np.ndarray) -> None:
                 core = plan.core
