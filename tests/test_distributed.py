@@ -528,8 +528,9 @@ def test_ctrl_c_stops_a_prediction_on_workers(
 ) -> None:
     """SIGINT to the process group (Ctrl-C in a terminal) while the workers predict: exit
     130 and "aborted", no worker dying of the interrupt, no output left; SIGTERM to
-    slidemap alone: the same with exit 143 and "terminated", and no worker left running.
-    (Dask may still log a failed heartbeat of a worker whose scheduler is already gone.)"""
+    slidemap alone: the same with exit 143 and "terminated", and no worker left running;
+    no warning of a worker closed while its band was running. (Dask may still log a failed
+    heartbeat of a worker whose scheduler is already gone.)"""
     import psutil
 
     run, _, _ = scene
@@ -560,8 +561,36 @@ def test_ctrl_c_stops_a_prediction_on_workers(
     code, last = (130, "slidemap: aborted") if stop == "ctrl-c" else (143, "slidemap: terminated")
     assert proc.returncode == code, err
     assert "KeyboardInterrupt" not in err and err.rstrip().endswith(last), err
+    assert "CancelledError" not in err, err  # the workers' closing warnings are filtered
     assert not out.exists() and not list(tmp_path.glob(".map.*"))
     assert workers and not psutil.wait_procs(workers, timeout=10)[1]
+
+
+def test_workers_drop_only_their_closing_warning() -> None:
+    """dask_setup, run in each local worker, filters the one warning Dask logs for a task
+    still running when the worker closes, and nothing else; run twice, one filter."""
+    import logging
+
+    from slidemap.cluster import QuietClose, dask_setup
+
+    logger = logging.getLogger("distributed.worker.state_machine")
+    before = list(logger.filters)
+    try:
+        dask_setup(None)
+        dask_setup(None)
+        added = [f for f in logger.filters if f not in before]
+        assert len(added) == 1 and isinstance(added[0], QuietClose)
+
+        def record(message: str, *args: object) -> logging.LogRecord:
+            return logger.makeRecord(logger.name, logging.WARNING, __file__, 1, message, args, None)
+
+        closing = "Async instruction for %s ended with CancelledError"
+        assert not logger.filter(record(closing, "<Task cancelled name='execute(band-1)'>"))
+        assert logger.filter(record("Async instruction for %s ended", "<Task>"))
+        assert logger.filter(record("Unhandled exception in async instruction for x"))
+    finally:
+        for f in [f for f in logger.filters if f not in before]:
+            logger.removeFilter(f)
 
 
 def test_distributed_predict_mistakes(

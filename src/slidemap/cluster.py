@@ -11,7 +11,9 @@ the optional extra ``slidemap[distributed]``.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,6 +24,25 @@ from slidemap.errors import SlidemapError
 from slidemap.interrupts import in_main_thread
 
 CONNECT_TIMEOUT = "20s"
+
+#: The warning a Dask worker logs for each task still running when it closes ("should
+#: exclusively happen in Worker.close()", says Dask): after every Ctrl-C with --workers.
+CLOSED_WHILE_RUNNING = re.compile(r"Async instruction for .* ended with CancelledError")
+
+
+class QuietClose(logging.Filter):
+    """Drop :data:`CLOSED_WHILE_RUNNING` records; pass every other one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return CLOSED_WHILE_RUNNING.fullmatch(record.getMessage()) is None
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook, run in each worker of :func:`dask_client`'s LocalCluster as it
+    starts (a restarted one too): keep the worker's closing warnings off the terminal."""
+    logger = logging.getLogger("distributed.worker.state_machine")
+    if not any(isinstance(f, QuietClose) for f in logger.filters):
+        logger.addFilter(QuietClose())
 
 
 def import_dask() -> ModuleType:
@@ -101,7 +122,11 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         with workers_ignore_ctrl_c():
             cluster = stack.enter_context(
                 distributed.LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    preload=[__name__],  # dask_setup; workers of --scheduler are left alone
                 )
             )
         yield stack.enter_context(distributed.Client(cluster))
