@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from bad_inputs import cases_experiment, cases_model, cases_raw
+from bad_inputs import cases_experiment, cases_model, cases_overwrite, cases_raw
 from bad_inputs.corrupt import code_checkpoint
 from bad_inputs.harness import Call, Case, Workspace, leftovers, run_limited, snapshot
 from conftest import CliResult
 from slidemap.checkpoint import load_checkpoint
 from slidemap.errors import SlidemapError
 
-BAD = [*cases_raw.CASES, *cases_model.CASES, *cases_experiment.CASES]
+BAD = [*cases_raw.CASES, *cases_model.CASES, *cases_experiment.CASES, *cases_overwrite.CASES]
 TOLERATED = [*cases_raw.TOLERATED, *cases_model.TOLERATED]
 COMMANDS = (
     "prepare",

@@ -539,6 +539,10 @@ def test_existing_output_needs_overwrite(l4s, tmp_path, run_cli) -> None:
     res = run_cli("import-l4s", src, "--out", out)
     assert res.code == 2 and f"{out} already exists; pass --overwrite" in res.err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    res = run_cli("import-l4s", src, "--out", out, "--overwrite")  # not an area: kept
+    assert res.code == 2 and "it is not a prepared area (no area.json)" in res.err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    (out / "area.json").write_text("{}")  # an area's marker: the folder is replaced
     res = run_cli("import-l4s", src, "--out", out, "--overwrite")
     assert res.code == 0, res.err
     assert sorted(p.name for p in out.iterdir()) == [

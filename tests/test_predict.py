@@ -846,7 +846,7 @@ def test_a_stopped_prediction_leaves_nothing(
     assert no_leftovers(tmp_path, "map")
 
 
-def test_existing_output_is_kept_without_overwrite(
+def test_existing_output_is_kept_without_overwrite_and_replaced_only_if_a_map(
     run_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]
 ) -> None:
     files = write_scene(tmp_path / "in", height=64, width=64)
@@ -857,6 +857,10 @@ def test_existing_output_is_kept_without_overwrite(
     result = run_cli(*args, "--out", out)
     assert result.code == 2 and f"{out} already exists; pass --overwrite" in result.err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    result = run_cli(*args, "--out", out, "--overwrite")  # not a prediction: kept
+    assert result.code == 2 and "it is not a prediction (no probability.tif)" in result.err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    (out / "probability.tif").write_text("an earlier map")  # a prediction's marker: replaced
     assert run_cli(*args, "--out", out, "--overwrite").code == 0
     assert not (out / "keep.txt").exists() and (out / "mask.tif").is_file()
 

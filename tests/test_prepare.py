@@ -19,6 +19,10 @@ from rasterio.crs import CRS
 
 from bad_inputs import inputs
 from slidemap.area import LABEL_NODATA, TEST, TRAIN, VALIDATION, load_area
+from slidemap.config import BandsConfig, DemConfig
+from slidemap.errors import SlidemapError
+from slidemap.io.bands import band_sources, read_bands, read_bands_window, target_grid
+from slidemap.io.dem import DemSlope, slope_on_grid
 from slidemap.io.rasters import write_geotiff
 from slidemap.io.vectors import write_polygons
 from slidemap.terrain import slope_deg
@@ -165,7 +169,7 @@ def test_prepare_real_s2_jp2(
     assert saved["schema_version"] == 1 and saved["slidemap_version"]
 
 
-def test_prepare_refuses_overwrite_then_replaces(
+def test_prepare_refuses_overwrite_then_replaces_an_area(
     s2_area: Path, tmp_path: Path, run_cli: Callable
 ) -> None:
     out = tmp_path / "out"
@@ -175,8 +179,14 @@ def test_prepare_refuses_overwrite_then_replaces(
     assert result.code == 2
     assert f"slidemap: error: {out} already exists; pass --overwrite to replace it" in result.err
     assert (out / "keep.txt").read_text() == "mine"
+    result = run_cli("prepare", s2_area, "--out", out, "--overwrite")  # not an area: kept
+    assert result.code == 2 and "it is not a prepared area (no area.json)" in result.err
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    assert run_cli("prepare", s2_area, "--out", out, "--overwrite").code == 0  # empty
+    (out / "area.json").write_text("{}")  # an area's marker: replaced
     assert run_cli("prepare", s2_area, "--out", out, "--overwrite").code == 0
-    assert (out / "area.json").is_file() and not (out / "keep.txt").exists()
+    assert json.loads((out / "area.json").read_text())["schema_version"] == 1
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
@@ -555,3 +565,30 @@ def test_bad_inputs(
     assert "Traceback" not in result.err
     assert not out.exists()
     assert checksums(tmp_path) == before  # inputs unchanged, no temporary leftovers
+
+
+@pytest.mark.parametrize("cache_bytes", [256, 256 << 20], ids=["tiny-cache", "large-cache"])
+def test_truncated_jp2_is_refused_by_every_reader(
+    tmp_path: Path, shared_data: Path, cache_bytes: int
+) -> None:
+    """A JP2 of many tiles cut in half is refused by prepare's whole reads and predict's
+    block reads, as a band and as a DEM, whatever GDAL's block cache: with room for the
+    whole band, GDAL decodes its tiles in worker threads and only prints their errors."""
+    path = tmp_path / "B03.jp2"
+    data = s2_band(shared_data, "B03").read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    cfg = BandsConfig(names=("B3",), files=(("B3", path),))
+    sources, radiometry, _ = band_sources(cfg)
+    grid = target_grid(cfg, sources)
+    band = f"cannot read band B3 {path}: file is corrupt or truncated"
+    dem = f"cannot read DEM {path}: file is corrupt or truncated"
+    whole = rasterio.windows.Window(0, 0, grid.width, grid.height)
+    with rasterio.Env(GDAL_CACHEMAX=cache_bytes):
+        with pytest.raises(SlidemapError, match=band):
+            read_bands(cfg, sources, radiometry, grid)
+        with pytest.raises(SlidemapError, match=band):
+            read_bands_window(cfg, sources, radiometry, grid, whole, scaled=True)
+        with pytest.raises(SlidemapError, match=dem):
+            slope_on_grid(DemConfig(path), grid, np.ones(grid.shape, bool))
+        with pytest.raises(SlidemapError, match=dem):
+            DemSlope(DemConfig(path)).read(grid)

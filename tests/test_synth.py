@@ -384,9 +384,15 @@ def test_cli_refuses_an_existing_output_unless_overwrite(tmp_path: Path, run_cli
     assert result.code == 2
     assert result.err == f"slidemap: error: {out} already exists; pass --overwrite to replace it\n"
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    result = run_cli("synth", "--out", out, "--scale", 0.25, "--area", "china-like", "--overwrite")
+    args = ("synth", "--out", out, "--scale", 0.25, "--overwrite")
+    result = run_cli(*args, "--area", "china-like")  # a folder slidemap did not write
+    assert result.code == 2 and "it is not a set of synthetic areas (no README.txt)" in result.err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    assert run_cli(*args, "--area", "china-like").code == 0
+    result = run_cli(*args, "--area", "japan-like")  # an earlier synth: replaced
     assert result.code == 0, result.err
-    assert sorted(p.name for p in out.iterdir()) == ["README.txt", "china-like"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.txt", "japan-like"]
 
 
 @pytest.mark.parametrize(
@@ -399,6 +405,12 @@ def test_cli_refuses_an_existing_output_unless_overwrite(tmp_path: Path, run_cli
             "(128 px, 1 = 512 px)\n",
         ),
         (("--scale", "nan"), "slidemap: error: --scale nan gives areas of ? px"),
+        (
+            ("--scale", "1000", "--area", "japan-like"),
+            "slidemap: error: --scale 1000 gives areas of 512000 x 512000 px, which would take "
+            "about 105,000 GB of memory to generate; use a scale of at most 8 (4096 px, "
+            "1 = 512 px)\n",
+        ),
         (("--area", "peru-like"), "Invalid value for '--area': 'peru-like' is not one of"),
     ],
 )

@@ -25,10 +25,12 @@ from rasterio.crs import CRS
 
 from slidemap import __version__
 from slidemap.errors import SlidemapError
-from slidemap.io.atomic import atomic_dir
+from slidemap.io.atomic import OutputKind, atomic_dir
 from slidemap.io.rasters import write_geotiff
 
 SCHEMA_VERSION = 1
+#: A prepared area directory, the output of ``prepare`` and ``import-l4s``.
+AREA = OutputKind("a prepared area", "area.json")
 
 OUTSIDE, TRAIN, TEST, VALIDATION = 0, 1, 2, 3
 SPLIT_NAMES = {OUTSIDE: "outside", TRAIN: "train", TEST: "test", VALIDATION: "validation"}
@@ -179,7 +181,7 @@ def write_area(
     if c != len(meta.band_names):
         raise ValueError("image band count differs from meta.band_names")
     crs, transform = meta.crs, meta.affine
-    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+    with atomic_dir(Path(out), AREA, overwrite=overwrite) as tmp:
         write_geotiff(
             tmp / "image.tif",
             image.astype(np.float32),

@@ -47,7 +47,7 @@ from slidemap.confusion import confusion_codes, draw_map, write_confusion_tif
 from slidemap.data import Normalization
 from slidemap.errors import SlidemapError
 from slidemap.infer import check_window, predict_probabilities, window_probabilities
-from slidemap.io.atomic import atomic_dir, check_writable_target
+from slidemap.io.atomic import OutputKind, atomic_dir, check_writable_target
 from slidemap.metrics import Counts, f1, iou, kappa, mcc, precision, recall
 from slidemap.objects import (
     DEFAULT_IOU,
@@ -68,6 +68,8 @@ log = logging.getLogger("slidemap")
 MODES = ("whole", "patches")
 #: The name of all test parts counted together.
 ALL = "all"
+#: The output directory of an evaluation.
+EVALUATION = OutputKind("an evaluation", "summary.json")
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ def evaluate_run(
         raise SlidemapError(
             f"run not found: {run}; give a run directory written by 'slidemap train'"
         )
-    check_writable_target(Path(out), overwrite)
+    check_writable_target(Path(out), overwrite, EVALUATION)
     metas = [read_meta(Path(a)) for a in areas]
     names = [m.name for m in metas] if names is None else list(names)
     if len(names) != len(areas):
@@ -239,7 +241,7 @@ def evaluate_run(
     }
     evaluator = _Evaluator(backend, info, threshold, options, header)
     scores: dict[str, Scores] = {}
-    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+    with atomic_dir(Path(out), EVALUATION, overwrite=overwrite) as tmp:
         pairs = list(zip(names, areas, strict=True))
         for name, path in track(pairs, total=len(pairs), desc="evaluate", unit="area"):
             scores[name] = evaluator.evaluate(load_area(Path(path)), name, tmp / name)

@@ -49,6 +49,7 @@ from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 from scipy import ndimage
 
 from slidemap.area import (
+    AREA,
     LABEL_NODATA,
     OUTSIDE,
     SPLIT_NAMES,
@@ -291,7 +292,7 @@ def import_l4s(
         )
     if split_file is not None and role != "auto":
         raise SlidemapError(f"--split-file and --role {role} exclude each other; give one")
-    check_writable_target(out, overwrite)
+    check_writable_target(out, overwrite, AREA)
     patches = find_patches(directory)
     ids = [p.id for p in patches]
     roles = read_split_file(split_file, ids, seed) if split_file else assign_roles(ids, role, seed)

@@ -53,7 +53,7 @@ from slidemap.checkpoint import ModelInfo, check_bands
 from slidemap.data import Normalization
 from slidemap.errors import SlidemapError
 from slidemap.infer import Blender, check_window, layout, window_probabilities
-from slidemap.io.atomic import atomic_dir, check_writable_target
+from slidemap.io.atomic import OutputKind, atomic_dir, check_writable_target
 from slidemap.io.dem import MAX_UNCOVERED, DemSlope, uncovered_error
 from slidemap.io.grid import Grid
 from slidemap.outputs import (
@@ -78,6 +78,8 @@ log = logging.getLogger("slidemap")
 #: GDAL block cache during prediction (MB) unless GDAL_CACHEMAX is set: GDAL's default,
 #: 5 % of the RAM, would let the cache of read and written blocks grow with the scene.
 GDAL_CACHE_MB = 256
+#: The output directory of a prediction.
+PREDICTION = OutputKind("a prediction", "probability.tif")
 
 
 @dataclass(frozen=True)
@@ -218,13 +220,13 @@ def predict_scene(
     """
     options = options or PredictOptions()
     options.check()
-    check_writable_target(Path(out), options.overwrite)
+    check_writable_target(Path(out), options.overwrite, PREDICTION)
     check_bands(info, scene.band_names, scene.inputs.source)
     lay = layout(scene.grid.height, scene.grid.width, options.window, options.overlap)
     plans = plan_blocks(lay, options.block)
     threshold = info.threshold if options.threshold is None else options.threshold
     grid, label = scene.grid, f"{backend.name} {backend.precision}"
-    with gdal_env(), atomic_dir(Path(out), overwrite=options.overwrite) as tmp:
+    with gdal_env(), atomic_dir(Path(out), PREDICTION, overwrite=options.overwrite) as tmp:
         start = time.perf_counter()
         predictor = BlockPredictor(backend, info, scene, lay.windows, options)
         quicklook = Quicklook(grid, rgb_channels(scene.band_names))

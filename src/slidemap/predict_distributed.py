@@ -56,6 +56,7 @@ from slidemap.io.grid import Grid
 from slidemap.io.rasters import GTIFF_PROFILE
 from slidemap.outputs import Quicklook, rgb_channels
 from slidemap.predict import (
+    PREDICTION,
     BlockPredictor,
     MapWriter,
     PredictOptions,
@@ -295,7 +296,7 @@ def predict_scene_distributed(
     check_workers(workers, scheduler)
     if model.threads is not None and model.threads < 1:
         raise SlidemapError(f"--threads must be at least 1, got {model.threads}")
-    check_writable_target(Path(out), options.overwrite)
+    check_writable_target(Path(out), options.overwrite, PREDICTION)
     check_bands(info, scene.band_names, scene.inputs.source)
     distributed = import_dask()
     threads = model.threads
@@ -304,7 +305,7 @@ def predict_scene_distributed(
     spec = replace(model, run=Path(model.run).resolve(), threads=threads)
     threshold = info.threshold if options.threshold is None else options.threshold
     grid, inputs = scene.grid, _absolute(scene.inputs)
-    with gdal_env(), atomic_dir(Path(out), overwrite=options.overwrite) as tmp:
+    with gdal_env(), atomic_dir(Path(out), PREDICTION, overwrite=options.overwrite) as tmp:
         start = time.perf_counter()
         parts = tmp / "parts"
         parts.mkdir()

@@ -21,6 +21,7 @@ import numpy as np
 import shapely
 
 from slidemap.area import (
+    AREA,
     LABEL_NODATA,
     SPLIT_NAMES,
     TRAIN,
@@ -50,7 +51,7 @@ def prepare_area(area_file: Path, out: Path, overwrite: bool = False) -> Path:
         SlidemapError: any problem with the inputs; nothing is written then.
     """
     cfg = load_area_config(area_file)
-    check_writable_target(Path(out), overwrite)
+    check_writable_target(Path(out), overwrite, AREA)
     sources, radiometry, files = band_sources(cfg.bands)
     grid = target_grid(cfg.bands, sources)
     aoi = None

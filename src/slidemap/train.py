@@ -88,7 +88,7 @@ from slidemap.data import (
 from slidemap.distributed import Ranks, process_group, ranks_from_env
 from slidemap.errors import SlidemapError
 from slidemap.global_norm import real_windows
-from slidemap.io.atomic import check_writable_target, has_outputs, write_text_atomic
+from slidemap.io.atomic import OutputKind, check_writable_target, has_outputs, write_text_atomic
 from slidemap.metrics import Counts, f1, precision, recall
 from slidemap.models import build_model, model_config
 from slidemap.optim import ViewAdam
@@ -105,6 +105,8 @@ DEFAULT_THRESHOLD = 0.5
 MAX_SEED = 2**32 - 1
 #: Most CPU threads accepted (torch.set_num_threads takes a C int).
 MAX_THREADS = 1024
+#: A run directory (``--overwrite`` replaces one; :func:`check_run_dir` says more).
+RUN = OutputKind("a run directory", "config.json")
 RUN_FILES = ("config.json", "train.log", "metrics.jsonl", "last.pt", "best.pt")
 # Settings that change the result: a resumed run must keep them.
 RECIPE = (
@@ -717,7 +719,7 @@ def check_run_dir(run: Path, cfg: TrainConfig) -> None:
             f"{run} is not a slidemap run directory (no config.json); refusing to "
             f"{'resume in' if cfg.resume else 'replace'} it, choose another --out"
         )
-    check_writable_target(run, overwrite=True)
+    check_writable_target(run, overwrite=True, kind=RUN)
 
 
 def _resumable(run: Path, cfg: TrainConfig) -> Path | None:

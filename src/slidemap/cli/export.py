@@ -34,9 +34,12 @@ Example: slidemap export runs/unet64 --format onnx
 def export(run: Path, fmt: str, out: Path | None, overwrite: bool) -> None:
     from slidemap.backends import export_onnx
     from slidemap.checkpoint import load_model
+    from slidemap.errors import SlidemapError
     from slidemap.io.atomic import check_writable_target
 
     target = out or (run / "model.onnx" if run.is_dir() else run.with_suffix(f".{fmt}"))
+    if target.suffix == ".pt" and target.exists():
+        raise SlidemapError(f"refusing to replace {target}, a checkpoint, with an {fmt} file")
     check_writable_target(target, overwrite)
     model, info = load_model(run)
     click.echo(str(export_onnx(model, info, target, overwrite=overwrite)))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from slidemap.cli.params import UTF8Path
+
 _HELP = """Map landslides over a whole scene with the model trained in RUN (a run
 directory, whose best.pt is used, or a checkpoint file).
 
@@ -56,34 +58,34 @@ class _GreedyBands(click.Command):
 
 
 @click.command(cls=_GreedyBands, help=_HELP)
-@click.argument("run", type=click.Path(path_type=Path))
+@click.argument("run", type=UTF8Path())
 @click.option(
     "--out",
     "-o",
     required=True,
     metavar="DIR",
-    type=click.Path(path_type=Path),
+    type=UTF8Path(),
     help="Output directory (created; see --overwrite).",
 )
 @click.option(
-    "--area", "area_file", type=click.Path(path_type=Path), help="Area file (TOML) of the scene."
+    "--area", "area_file", type=UTF8Path(), help="Area file (TOML) of the scene."
 )
 @click.option(
     "--bands",
     "band_files",
     multiple=True,
     metavar="FILE...",
-    type=click.Path(path_type=Path),
+    type=UTF8Path(),
     help="Band files in the model's band order (--bands B2.tif B3.tif …), a stack, or a "
     ".SAFE/.zip.",
 )
 @click.option(
     "--aoi",
-    type=click.Path(path_type=Path),
+    type=UTF8Path(),
     help="Map only inside these polygons (any OGR format and CRS; default: the area file's "
     "[aoi], else the whole scene).",
 )
-@click.option("--dem", type=click.Path(path_type=Path), help="DEM (any CRS), for slope.")
+@click.option("--dem", type=UTF8Path(), help="DEM (any CRS), for slope.")
 @click.option("--window", type=int, default=256, show_default=True, help="Window side (px).")
 @click.option("--overlap", type=int, default=64, show_default=True, help="Overlap of windows (px).")
 @click.option("--block", type=int, default=2048, show_default=True, help="Output block side (px).")
@@ -160,7 +162,7 @@ def predict(
     from slidemap.cluster import check_workers, import_dask
     from slidemap.errors import SlidemapError
     from slidemap.io.atomic import check_writable_target
-    from slidemap.predict import PredictOptions, open_scene, predict_scene
+    from slidemap.predict import PREDICTION, PredictOptions, open_scene, predict_scene
     from slidemap.scene import SLOPE, inputs_from_area, inputs_from_files
 
     if (area_file is None) == (not band_files):
@@ -183,7 +185,7 @@ def predict(
     distributed = workers > 1 or scheduler is not None
     if distributed:
         import_dask()
-    check_writable_target(out, overwrite)
+    check_writable_target(out, overwrite, PREDICTION)
     model, info = load_model(run)
     if area_file is not None:
         inputs = inputs_from_area(area_file)

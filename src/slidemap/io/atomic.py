@@ -3,7 +3,10 @@
 Every output is written under a temporary name in the destination's own
 directory (same file system) and renamed into place when complete, so an
 interrupted command never leaves a half-written file under a final name.
-Existing outputs are replaced only when the caller says ``overwrite``.
+Existing outputs are replaced only when the caller says ``overwrite``, and a
+directory only when it is an earlier output of the same kind (its
+:class:`OutputKind`'s marker file) or empty: never a folder of inputs, nor
+one slidemap did not write.
 
 A write that fails for lack of space (disk full, quota, file size limit)
 becomes a :class:`SlidemapError` naming the output; the temporary files are
@@ -28,6 +31,7 @@ import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from slidemap.errors import SlidemapError
@@ -46,20 +50,57 @@ class WriteError(OSError):
     """
 
 
-def check_writable_target(path: Path, overwrite: bool) -> None:
-    """Refuse an existing ``path`` without ``overwrite`` and a parent that cannot be written.
+@dataclass(frozen=True)
+class OutputKind:
+    """A kind of directory output, told apart from other directories by a marker file.
+
+    Attributes:
+        what: the output in words, e.g. "a prediction".
+        marker: a file every output of this kind holds, e.g. ``probability.tif``.
+        starts: the marker's first characters, where its name alone is common
+            (a ``README.txt``); empty: the name is enough.
+    """
+
+    what: str
+    marker: str
+    starts: str = ""
+
+    def made(self, directory: Path) -> bool:
+        """Whether ``directory`` holds this kind's marker (with its first characters)."""
+        marker = directory / self.marker
+        if not marker.is_file():
+            return False
+        if not self.starts:
+            return True
+        with open(marker, "rb") as f:
+            return f.read(len(self.starts.encode())) == self.starts.encode()
+
+
+def check_writable_target(path: Path, overwrite: bool, kind: OutputKind | None = None) -> None:
+    """Refuse an existing ``path`` without ``overwrite``, one ``overwrite`` may not replace,
+    and a parent that cannot be written.
+
+    Args:
+        path: the output.
+        overwrite: whether an existing output may be replaced.
+        kind: what a directory output holds; None: the output is a file.
 
     Changes nothing on disk: the parent directories are created by
     :func:`atomic_dir` and :func:`atomic_file` when the output is written.
 
     Raises:
-        SlidemapError: the target exists (and ``overwrite`` is false), a part of
-            its parent path is a file, or the nearest existing parent directory
-            is not writable.
+        SlidemapError: the target exists (and ``overwrite`` is false); with
+            ``overwrite``, it is the current directory or holds it, it is a
+            directory where a file is written, or a file or a non-empty
+            directory without ``kind``'s marker where a directory is written;
+            a part of its parent path is a file, or the nearest existing parent
+            directory is not writable.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise SlidemapError(f"{path} already exists; pass --overwrite to replace it")
+    if path.exists():
+        _check_replaceable(path, kind)
     parent = path.parent
     existing = next(p for p in (parent, *parent.parents) if p.exists() or p == p.parent)
     if not existing.is_dir():
@@ -68,6 +109,24 @@ def check_writable_target(path: Path, overwrite: bool) -> None:
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise SlidemapError(f"output directory {existing} is not writable")
+
+
+def _check_replaceable(path: Path, kind: OutputKind | None) -> None:
+    """Refuse to replace ``path`` unless it is an output of ``kind`` (a file: None)."""
+    refuse = f"refusing to replace {path}"
+    if Path.cwd().resolve().is_relative_to(path.resolve()):
+        raise SlidemapError(f"{refuse}: it is or holds the current directory")
+    if kind is None and path.is_dir():
+        raise SlidemapError(f"{refuse}: it is a directory, and the output is a file")
+    if kind is None:
+        return
+    if not path.is_dir():
+        raise SlidemapError(f"{refuse}: it is a file, and the output is {kind.what} (a directory)")
+    if has_outputs(path) and not kind.made(path):
+        raise SlidemapError(
+            f"{refuse}: it is not {kind.what} (no {kind.marker}), and --overwrite replaces "
+            "only an earlier output of the same kind; choose another --out"
+        )
 
 
 def write_failed(path: Path, exc: OSError) -> SlidemapError:
@@ -79,24 +138,27 @@ def write_failed(path: Path, exc: OSError) -> SlidemapError:
 
 
 @contextmanager
-def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(path: Path, kind: OutputKind, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``path`` when the block succeeds.
 
     On any exception the temporary directory is removed and ``path`` is left as
-    it was (absent, or the previous complete output).
+    it was (absent, or the previous complete output). The block writes
+    ``kind``'s marker.
 
     Raises:
         SlidemapError: see :func:`check_writable_target`; a write in the block
             failed for lack of space.
     """
     path = Path(path)
-    check_writable_target(path, overwrite)
+    check_writable_target(path, overwrite, kind)
     _make_parent(path)
     remove_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".partial", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual mode
     try:
         yield tmp
+        if not kind.made(tmp):  # a later --overwrite would refuse it
+            raise RuntimeError(f"{kind.what} written to {path} without its {kind.marker}")
         if path.exists():
             old = path.with_name(f"{_prefix(path)}old.partial")
             os.replace(path, old)

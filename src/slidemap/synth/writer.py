@@ -30,7 +30,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 
 from slidemap.errors import SlidemapError
-from slidemap.io.atomic import atomic_dir
+from slidemap.io.atomic import OutputKind, atomic_dir
 from slidemap.io.rasters import write_geotiff
 from slidemap.io.vectors import write_polygons
 from slidemap.progress import track
@@ -41,6 +41,10 @@ from slidemap.synth.scene import MIN_SIDE_PX, SIDE_PX, Scene, make_scene, side_p
 log = logging.getLogger("slidemap")
 
 DEM_NODATA = -9999.0
+#: The output directory of ``synth``: its README (a common name) starts with this line.
+SYNTHETIC = OutputKind(
+    "a set of synthetic areas", "README.txt", "SYNTHETIC study areas written by `slidemap synth`"
+)
 _README = """\
 SYNTHETIC study areas written by `slidemap synth` (seed {seed}, scale {scale:g}).
 They are not real data. Each folder holds Sentinel-2 L2A-style bands, a DEM, a
@@ -77,7 +81,7 @@ def synthesize(
     """
     _check(seed, scale, areas)
     out = Path(out)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, SYNTHETIC, overwrite=overwrite) as tmp:
         first = areas[0]
         (tmp / "README.txt").write_text(
             _README.format(seed=seed, scale=scale, first=first), encoding="utf-8"
