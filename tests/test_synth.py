@@ -408,7 +408,7 @@ def test_cli_refuses_an_existing_output_unless_overwrite(tmp_path: Path, run_cli
         (
             ("--scale", "1000", "--area", "japan-like"),
             "slidemap: error: --scale 1000 gives areas of 512000 x 512000 px, which would take "
-            "about 105,000 GB of memory to generate; use a scale of at most 8 (4096 px, "
+            "about 104,858 GB of memory to generate; use a scale of at most 8 (4096 px, "
             "1 = 512 px)\n",
         ),
         (("--area", "peru-like"), "Invalid value for '--area': 'peru-like' is not one of"),

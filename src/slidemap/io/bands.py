@@ -1,6 +1,7 @@
 """Sentinel-2 bands of an area file → a reflectance stack on one grid.
 
-Bands come from separate files, one multi-band stack, or a SAFE product.
+Bands come from separate files (one band each), one multi-band stack, or a
+SAFE product.
 Digital numbers are scaled to reflectance (see :mod:`slidemap.io.sentinel2`);
 float inputs are taken as reflectance already. Mixing the two is refused.
 """
@@ -16,7 +17,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import WindowError
+from rasterio.errors import CRSError, WindowError
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
@@ -27,6 +28,16 @@ from slidemap.io.rasters import open_raster, read_band, require_crs
 from slidemap.io.sentinel2 import Radiometry, open_product, read_metadata
 
 log = logging.getLogger("slidemap")
+
+#: Most pixels of a grid at a chosen ``[bands] resolution``: 2**32 (65 536 px square,
+#: 36 Sentinel-2 tiles at 10 m). A fixed count rather than the machine's memory, so an
+#: area file is accepted or refused alike everywhere (``predict`` reads any grid block
+#: by block); far above any study area, and far below the grid of a resolution in the
+#: wrong unit (0.001 for 10 multiplies the pixels by 10**8).
+MAX_GRID_PX = 2**32
+#: Fewest pixels along a side of a grid at a chosen resolution: fewer is a resolution
+#: meant in another unit (10 meant as metres on a grid in degrees gives 1 x 1 px).
+MIN_GRID_SIDE_PX = 4
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,12 @@ def band_sources(cfg: BandsConfig) -> tuple[list[BandSource], Radiometry | None,
                 f"band {name}",
                 f"band {name} file {path} has no CRS; Sentinel-2 bands must be georeferenced",
             )
+            if cfg.files is not None and src.count > 1:
+                raise SlidemapError(
+                    f"band {name}: {path} has {src.count} bands, but a file per band must have "
+                    "one; give a multi-band file as a stack ([bands] stack with indexes, or as "
+                    "the only --bands file)"
+                )
             if index > src.count:
                 raise SlidemapError(
                     f"band {name}: {path} has {src.count} band(s), index {index} does not exist"
@@ -130,8 +147,42 @@ def target_grid(cfg: BandsConfig, sources: list[BandSource]) -> Grid:
 
     Raises:
         SlidemapError: bands in different CRSs or resolutions without ``resampling``,
-            or band files of different extents.
+            band files of different extents, or a ``[bands] resolution`` giving a grid
+            of more than :data:`MAX_GRID_PX` pixels or fewer than :data:`MIN_GRID_SIDE_PX`
+            along a side (a resolution meant in another unit than the CRS's).
     """
+    grid = _target_grid(cfg, sources)
+    if cfg.resolution is not None:
+        _check_grid_size(cfg.resolution, grid)
+    return grid
+
+
+def _check_grid_size(resolution: float, grid: Grid) -> None:
+    """Refuse a grid at ``resolution`` with too many pixels or too few along a side."""
+    size = f"{grid.width} x {grid.height} px"
+    units = (
+        f"the resolution is in the units of the CRS ({grid.crs.to_string()}: "
+        f"{_crs_unit(grid.crs)}), e.g. 10 for 10 m pixels in UTM, about 0.0001 in degrees"
+    )
+    if grid.width * grid.height > MAX_GRID_PX:
+        raise SlidemapError(
+            f"[bands] resolution = {resolution:g} gives a grid of {size}, more than the "
+            f"{MAX_GRID_PX:,} px slidemap reads; {units}"
+        )
+    if min(grid.width, grid.height) < MIN_GRID_SIDE_PX:
+        raise SlidemapError(
+            f"[bands] resolution = {resolution:g} gives a grid of only {size}; {units}"
+        )
+
+
+def _crs_unit(crs: CRS) -> str:
+    try:
+        return str(crs.units_factor[0])
+    except CRSError:
+        return "unknown unit"
+
+
+def _target_grid(cfg: BandsConfig, sources: list[BandSource]) -> Grid:
     first = sources[0]
     crss = {s.grid.crs.to_string() for s in sources}
     if len(crss) > 1 and (cfg.crs is None or cfg.resampling is None):
@@ -247,7 +298,7 @@ def read_bands(
     image = np.empty((len(sources), *grid.shape), np.float32)
     for i, s in enumerate(sources):
         with _open(s.path, f"band {s.name}") as src:
-            data = read_band(src, s.index, Path(s.path), f"band {s.name}").astype(np.float64)
+            data = read_band(src, s.index, s.path, f"band {s.name}").astype(np.float64)
         data = _reflectance(data, cfg, s, radiometry, scaled)
         check_resampling(cfg, s, grid)
         image[i] = data if same_grid(s.grid, grid) else warp_to(data, s.grid, grid, resampling)
@@ -326,19 +377,10 @@ def read_bands_window(
         if src_win is None:
             continue
         with _open(s.path, f"band {s.name}") as src:
-            data = _read_window(src, s, src_win).astype(np.float64)
+            data = read_band(src, s.index, s.path, f"band {s.name}", src_win).astype(np.float64)
         data = _reflectance(data, cfg, s, radiometry, scaled)
         if on_grid:
             image[i] = data
         else:
             image[i] = warp_to(data, sub_grid(s.grid, src_win), block, resampling)
     return image
-
-
-def _read_window(src: rasterio.DatasetReader, source: BandSource, window: Window) -> np.ndarray:
-    try:
-        return src.read(source.index, window=window)
-    except rasterio.errors.RasterioError as exc:
-        raise SlidemapError(
-            f"cannot read band {source.name} {source.path}: file is corrupt or truncated"
-        ) from exc

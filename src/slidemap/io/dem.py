@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from slidemap.config import DemConfig
@@ -120,9 +119,4 @@ class DemSlope:
 
     def _read(self, win: Window) -> np.ndarray:
         with open_raster(self.path, "DEM") as src:
-            try:
-                return src.read(1, window=win).astype(np.float64)
-            except RasterioError as exc:
-                raise SlidemapError(
-                    f"cannot read DEM {self.path}: file is corrupt or truncated"
-                ) from exc
+            return read_band(src, 1, self.path, "DEM", win).astype(np.float64)

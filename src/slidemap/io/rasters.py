@@ -78,11 +78,35 @@ def require_crs(src: rasterio.DatasetReader, path: Path, what: str, missing: str
     raise SlidemapError(missing)
 
 
-def read_band(src: rasterio.DatasetReader, index: int, path: Path, what: str) -> np.ndarray:
-    """Read band ``index`` (1-based) of an open dataset, as a masked-free ndarray."""
+def read_band(
+    src: rasterio.DatasetReader,
+    index: int,
+    path: Path | str,
+    what: str,
+    window: Window | None = None,
+) -> np.ndarray:
+    """Read band ``index`` (1-based) of an open dataset, whole or a ``window``; (H, W) ndarray.
+
+    Every read of a band or DEM file goes through here, so that a damaged file
+    fails the same way in ``prepare`` and ``predict``. GDAL reads in one thread:
+    the JPEG 2000 driver decodes the tiles of a large read in worker threads
+    when the block cache can hold them, and a tile that fails there (a
+    truncated file) is only printed to stderr and read as zeros.
+
+    Args:
+        src: the open dataset.
+        index: 1-based band index.
+        path: its file (or GDAL path), for the message.
+        what: what the file is for ("DEM", "band B3").
+        window: pixels to read; None reads the whole band.
+
+    Raises:
+        SlidemapError: the pixel data cannot be read (corrupt or truncated file).
+    """
     try:
-        return src.read(index)
-    except (RasterioIOError, rasterio.errors.RasterioError) as exc:
+        with rasterio.Env(GDAL_NUM_THREADS=1):
+            return src.read(index, window=window)
+    except rasterio.errors.RasterioError as exc:
         raise SlidemapError(f"cannot read {what} {path}: file is corrupt or truncated") from exc
 
 

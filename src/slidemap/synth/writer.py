@@ -36,7 +36,15 @@ from slidemap.io.vectors import write_polygons
 from slidemap.progress import track
 from slidemap.synth.areas import AREAS, BANDS, SPECS
 from slidemap.synth.product import area_toml, mtd_msil2a
-from slidemap.synth.scene import MIN_SIDE_PX, SIDE_PX, Scene, make_scene, side_px
+from slidemap.synth.scene import (
+    BYTES_PER_PX,
+    MAX_SIDE_PX,
+    MIN_SIDE_PX,
+    SIDE_PX,
+    Scene,
+    make_scene,
+    side_px,
+)
 
 log = logging.getLogger("slidemap")
 
@@ -76,8 +84,8 @@ def synthesize(
         The area files (``out/<name>/area.toml``), one per area.
 
     Raises:
-        SlidemapError: unknown or repeated area, negative seed, scale too small
-            or not finite, ``out`` exists without ``overwrite``.
+        SlidemapError: unknown or repeated area, negative seed, scale too small,
+            too large (over 8) or not finite, ``out`` exists without ``overwrite``.
     """
     _check(seed, scale, areas)
     out = Path(out)
@@ -121,6 +129,13 @@ def _check(seed: int, scale: float, areas: tuple[str, ...]) -> None:
             f"--scale {scale:g} gives areas of {side_px(scale) if math.isfinite(scale) else '?'} "
             f"px; use a scale of at least {MIN_SIDE_PX / SIDE_PX:g} "
             f"({MIN_SIDE_PX} px, 1 = {SIDE_PX} px)"
+        )
+    side = side_px(scale)
+    if side > MAX_SIDE_PX:
+        raise SlidemapError(
+            f"--scale {scale:g} gives areas of {side} x {side} px, which would take about "
+            f"{side * side * BYTES_PER_PX / 1e9:,.0f} GB of memory to generate; use a scale of "
+            f"at most {MAX_SIDE_PX / SIDE_PX:g} ({MAX_SIDE_PX} px, 1 = {SIDE_PX} px)"
         )
     if not areas:
         raise SlidemapError(f"no area to write; choose from {', '.join(AREAS)}")
