@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import signal
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from slidemap import __version__
+import slidemap
+from slidemap import __version__, entry
 from slidemap.errors import SlidemapError
 
 
@@ -67,3 +71,52 @@ def test_console_script_runs_as_a_module(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"slidemap: error: area file not found: {tmp_path / 'x.toml'}"
+
+
+def test_console_script_loads_the_command_line_inside_its_entry() -> None:
+    """pyproject's ``slidemap`` script and ``python -m slidemap`` both start in
+    :func:`slidemap.entry.main`, which imports the command line itself."""
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"] == {"slidemap": "slidemap.entry:main"}
+    main_py = Path(slidemap.__file__).with_name("__main__.py").read_text()
+    assert "from slidemap.entry import main" in main_py
+
+
+class _Interrupting(importlib.abc.MetaPathFinder):
+    """Ctrl-C while ``slidemap.cli`` is imported."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "slidemap.cli":
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_the_command_line_loads_is_aborted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delitem(sys.modules, "slidemap.cli")
+    monkeypatch.setattr(sys, "meta_path", [_Interrupting(), *sys.meta_path])
+    assert entry.main() == 130
+    assert capsys.readouterr().err == "slidemap: aborted\n"
+
+
+#: In a child process: the entry point (the console script's, and ``python -m
+#: slidemap``'s) about to import the command line; say so, then run it.
+STARTING = (
+    "import sys; from slidemap.entry import main; sys.stderr.write('started\\n'); "
+    "sys.stderr.flush(); sys.argv[1:] = ['prepare', 'x.toml', '--out', 'o']; sys.exit(main())"
+)
+
+
+def test_ctrl_c_at_start_is_aborted_without_a_traceback(tmp_path: Path) -> None:
+    """A Ctrl-C in the first tenths of a second, while the command line is imported, ends
+    like one during the command: ``slidemap: aborted``, exit code 130, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STARTING], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "started\n"
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait() == 130, err
+    assert err in ("slidemap: aborted\n", "slidemap: interrupted\n"), err
+    assert not list(tmp_path.iterdir())

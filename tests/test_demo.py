@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -104,6 +105,9 @@ def test_refuses_a_quick_demo_of_another_seed(tmp_path: Path, run_cli: Callable)
     [
         (("--seed", "-1"), "--seed must be at least 0, got -1"),
         (("--threads", "0"), "--threads must be at least 1, got 0"),
+        # both were found by step 3 (the experiment) only, after steps 1 and 2 had written
+        (("--workers", "0"), "--workers must be at least 1, got 0"),
+        (("--seed", str(2**32)), "--seed must be at most 4294967295, got 4294967296"),
     ],
 )
 def test_bad_options_are_user_errors(
@@ -113,6 +117,36 @@ def test_bad_options_are_user_errors(
     assert result.code == 2
     assert result.err == f"slidemap: error: {message}\n"
     assert not (tmp_path / "demo").exists()
+
+
+def test_an_output_that_cannot_be_written_is_refused_first(
+    tmp_path: Path, run_cli: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below a file, or in a read-only directory (root may write anywhere, so os.access says
+    so): refused before anything is written, as the other commands do."""
+    blocker = tmp_path / "d"
+    blocker.write_text("x\n")
+    result = run_cli("demo", "--quick", "--out", blocker / "sub")
+    assert result.code == 2
+    assert result.err == (
+        f"slidemap: error: cannot create output directory {blocker}: {blocker} is a file, "
+        "not a directory\n"
+    )
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        "os.access",
+        lambda path, mode: (
+            real_access(path, mode) and not (Path(path) == read_only and mode & os.W_OK)
+        ),
+    )
+    for out in (read_only / "demo", read_only):
+        result = run_cli("demo", "--quick", "--out", out)
+        assert result.code == 2
+        assert result.err == f"slidemap: error: output directory {read_only} is not writable\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "ro"]
+    assert not any(read_only.iterdir())
 
 
 def test_corrupt_marker_is_a_user_error(tmp_path: Path, run_cli: Callable) -> None:

@@ -254,6 +254,9 @@ def test_out_holding_something_else_is_refused(root: Path, tmp_path: Path, run_c
     result = run_cli("experiment", root / "exp.toml", "--out", tmp_path / "busy")
     assert result.code == 2 and "holds no experiment (no experiment.json)" in result.err
     assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
+    result = run_cli("experiment", root / "exp.toml", "--out", tmp_path / "busy", "--overwrite")
+    assert result.code == 2 and "holds no experiment (no experiment.json)" in result.err
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
     result = run_cli("experiment", root / "exp.toml", "--out", tmp_path / "o", "--workers", "0")
     assert result.code == 2 and "--workers must be at least 1" in result.err
     result = run_cli(
@@ -262,6 +265,30 @@ def test_out_holding_something_else_is_refused(root: Path, tmp_path: Path, run_c
     )  # fmt: skip
     assert result.code == 2 and "--workers and --scheduler exclude each other" in result.err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unreachable_scheduler_writes_nothing(
+    root: Path, tmp_path: Path, run_cli: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler is reached before anything is written: a new experiment leaves no
+    directory (it used to leave experiment.json), one being resumed is left as it was."""
+    monkeypatch.setattr("slidemap.cluster.CONNECT_TIMEOUT", "0.2s")
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    (resumed / "experiment.json").write_text('{"name": "an earlier design"}\n')
+    for out in (tmp_path / "new", resumed):
+        args = ("--out", out, "--scheduler", "tcp://127.0.0.1:1")
+        result = run_cli("experiment", root / "exp.toml", *args)
+        assert result.code == 2
+        errors = [line for line in result.err.splitlines() if line.startswith("slidemap: error")]
+        assert errors == [
+            "slidemap: error: cannot connect to the Dask scheduler at tcp://127.0.0.1:1 (Timed "
+            "out trying to connect to tcp://127.0.0.1:1 after 0.2 s); start one ('dask "
+            "scheduler' and 'dask worker ADDRESS') or use --workers"
+        ], result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resumed"]
+    assert [p.name for p in resumed.iterdir()] == ["experiment.json"]
+    assert (resumed / "experiment.json").read_text() == '{"name": "an earlier design"}\n'
 
 
 def test_missing_dask_is_explained(root: Path, tmp_path: Path) -> None:

@@ -492,6 +492,32 @@ def test_resume_with_other_settings_is_refused(areas: Path, tmp_path: Path):
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
 
 
+def test_resume_without_last_pt(areas: Path, tmp_path: Path, run_cli: Callable):
+    """--resume continues from last.pt. Without it, a run stopped in its first epoch (its
+    metrics line and maybe best.pt written, last.pt not: a full disk, a kill) starts afresh; a run
+    past epoch 1 lost last.pt, and starting afresh would overwrite its best.pt and
+    metrics.jsonl: refused, nothing changed."""
+    stopped = tmp_path / "stopped"
+    train(config(areas, stopped, epochs=1))
+    (stopped / "last.pt").unlink()  # killed between epoch 1's best.pt and last.pt
+    resumed = train(config(areas, stopped, epochs=2, resume=True))
+    assert resumed.epochs_run == 2 and [x["epoch"] for x in metric_lines(stopped)] == [1, 2]
+
+    lost = tmp_path / "lost"
+    train(config(areas, lost, epochs=2))
+    (lost / "last.pt").unlink()
+    before = {p.name: p.read_bytes() for p in lost.iterdir()}
+    args = ["train", "--area", areas / "a", "--patch", "32", "--seed", "7", "--out", lost]
+    result = run_cli(*args, "--epochs", "3", "--threads", THREADS, "--device", "cpu", "--resume")
+    assert result.code == 2
+    assert result.err == (
+        f"slidemap: error: {lost} has no last.pt to resume from, but holds the results of 2 "
+        "epochs (metrics.jsonl, best.pt), which starting afresh would overwrite; pass "
+        "--overwrite to train it again from epoch 1, or choose another --out\n"
+    )
+    assert {p.name: p.read_bytes() for p in lost.iterdir()} == before
+
+
 def test_cli_errors(areas: Path, tmp_path: Path, run_cli: Callable):
     out = tmp_path / "run"
     base = ["train", "--area", areas / "a", "--out", out, "--epochs", "1"]
@@ -499,6 +525,10 @@ def test_cli_errors(areas: Path, tmp_path: Path, run_cli: Callable):
         (["--patch", "40"], "--patch must be a positive multiple of 16"),
         (["--patch", "128"], "no 128 x 128 px training window fits in its train part"),
         (["--patch", "32", "--lr", "0"], "--lr must be positive"),
+        # inf passed '> 0', then the loss diverged after config.json and train.log were written
+        (["--patch", "32", "--lr", "inf"], "--lr must be positive and finite, got inf"),
+        (["--patch", "32", "--lr", "nan"], "--lr must be positive and finite, got nan"),
+        (["--patch", "32", "--nodata-max", "nan"], "--nodata-max must be between 0 and 1"),
         (["--patch", "32", "--pos-weight", "0"], "--pos-weight must be a positive number"),
         (["--patch", "32", "--pos-weight", "nan"], "--pos-weight must be a positive number"),
         (["--patch", "32", "--resume", "--overwrite"], "exclude each other"),

@@ -2,6 +2,6 @@
 
 import sys
 
-from slidemap.cli import main
+from slidemap.entry import main
 
 sys.exit(main())

@@ -66,15 +66,27 @@ def cpu_cores() -> int:
 
 
 def check_workers(workers: int, scheduler: str | None) -> None:
-    """Refuse fewer than one worker, or both ``--workers`` (> 1) and ``--scheduler``.
+    """Refuse fewer than one worker, both ``--workers`` (> 1) and ``--scheduler``, or a
+    scheduler address Dask cannot read (``junk``, a missing port); connects to nothing.
 
     Raises:
-        SlidemapError: either mistake.
+        SlidemapError: any of these mistakes; Dask is not installed (with ``scheduler``).
     """
     if workers < 1:
         raise SlidemapError(f"--workers must be at least 1, got {workers}")
     if scheduler is not None and workers != 1:
         raise SlidemapError("--workers and --scheduler exclude each other; give one")
+    if scheduler is not None:
+        import_dask()
+        from distributed.comm import get_address_host_port
+
+        try:
+            get_address_host_port(scheduler)
+        except ValueError as exc:
+            raise SlidemapError(
+                f"--scheduler {scheduler!r} is not a Dask scheduler address ({exc}); give "
+                "tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"
+            ) from exc
 
 
 @contextmanager
@@ -110,7 +122,7 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     if scheduler is not None:
         try:
             client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
             raise SlidemapError(
                 f"cannot connect to the Dask scheduler at {scheduler} ({exc}); start one "
                 "('dask scheduler' and 'dask worker ADDRESS') or use --workers"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import time
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from slidemap.errors import SlidemapError
-from slidemap.io.atomic import write_text_atomic
+from slidemap.io.atomic import check_writable_target, write_text_atomic
 from slidemap.report.results import ALL_TEST, ExperimentResults, model_label
 from slidemap.report.stats import best_setting, grouped, transfer_summary
 
@@ -118,20 +119,32 @@ def run_demo(
         patches: override the window sizes (tests).
 
     Raises:
-        SlidemapError: ``out`` holds something that is not a demo, or a demo
-            variant of another seed or scale (without ``overwrite``), or a step
-            failed (finished steps are kept for the next run).
+        SlidemapError: an option out of range or an ``out`` that cannot be written
+            (both before anything is written), ``out`` holds something that is
+            not a demo, or a demo variant of another seed or scale (without
+            ``overwrite``), or a step failed (finished steps are kept for the next run).
     """
+    from slidemap.cluster import check_workers, import_dask
     from slidemap.experiment.run import run_experiment
     from slidemap.report import write_report
+    from slidemap.train import MAX_SEED, MAX_THREADS
 
     start = time.monotonic()
+    # every option and the output are checked before step 1 writes anything
     if seed < 0:
         raise SlidemapError(f"--seed must be at least 0, got {seed}")
+    if seed > MAX_SEED:
+        raise SlidemapError(f"--seed must be at most {MAX_SEED}, got {seed}")
     if threads < 1:
         raise SlidemapError(f"--threads must be at least 1, got {threads}")
+    if threads > MAX_THREADS:
+        raise SlidemapError(f"--threads must be at most {MAX_THREADS}, got {threads}")
+    check_workers(workers, None)
+    if workers > 1:
+        import_dask()
     scale = (QUICK_SCALE if quick else 1.0) if scale is None else scale
     out = Path(out)
+    _check_out(out)
     suffix = "-quick" if quick else ""
     _claim(out, "quick" if quick else "full", {"seed": seed, "scale": scale}, overwrite)
     area_files = _synthetic_areas(out / f"synthetic{suffix}", seed, scale, overwrite)
@@ -180,6 +193,18 @@ def _prepared_areas(area_files: list[Path], directory: Path, overwrite: bool) ->
             prepare_area(area_file, target, overwrite=True)
         prepared[name] = target.resolve()
     return prepared
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``out`` that cannot be written (below a file, in a read-only directory);
+    changes nothing on disk. What an existing directory holds is :func:`_claim`'s check.
+    """
+    if out.exists() and not out.is_dir():
+        raise SlidemapError(f"--out {out} exists and is not a directory")
+    if not out.exists():
+        check_writable_target(out, overwrite=False)
+    elif not os.access(out, os.W_OK | os.X_OK):
+        raise SlidemapError(f"output directory {out} is not writable")
 
 
 def _claim(out: Path, variant: str, settings: dict[str, Any], overwrite: bool) -> None:

@@ -275,7 +275,7 @@ def import_l4s(
         name: area name (default: the name of ``out``).
         bands: band names or "B2,B3,…" (see :func:`slidemap.io.l4s.parse_bands`).
         role: "auto", "train" or "test" (see :func:`assign_roles`).
-        seed: seed of the patch split.
+        seed: seed of the patch split (0 or more).
         split_file: CSV ``id,role`` replacing the seeded split (``role`` must be "auto").
         overwrite: replace an existing ``out``.
 
@@ -287,9 +287,11 @@ def import_l4s(
     area_name = out.name if name is None else name
     if not AREA_NAME_RE.match(area_name):
         raise SlidemapError(
-            f"area name {area_name!r} must start with a letter or digit and hold only "
-            "letters, digits, '_', '.' and '-'; pass --name"
+            f"area name {area_name!r} must start with an ASCII letter or digit and hold only "
+            "ASCII letters, digits, '_', '.' and '-'; pass --name"
         )
+    if seed < 0:  # numpy's generators take any integer from 0 up
+        raise SlidemapError(f"--seed must be 0 or more, got {seed}")
     if split_file is not None and role != "auto":
         raise SlidemapError(f"--split-file and --role {role} exclude each other; give one")
     check_writable_target(out, overwrite, AREA)

@@ -34,10 +34,16 @@ def read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
         ``(text, data)``: the file's text (for line numbers) and its parsed tables.
 
     Raises:
-        SlidemapError: missing file, not UTF-8, a TOML syntax error, or arrays
+        SlidemapError: missing file, a directory, not UTF-8, a TOML syntax error, or arrays
             or tables nested too deeply to parse.
     """
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(path.glob("*.toml"))
+        raise SlidemapError(
+            f"{what} {path} is a directory, not a file; give the TOML file"
+            + (f", e.g. {inside[0]}" if inside else "")
+        )
     if not path.is_file():
         raise SlidemapError(f"{what} not found: {path}")
     try:

@@ -138,7 +138,8 @@ class TrainConfig:
             CPU or CUDA); "fp16" (AMP with gradient scaling, CUDA only).
         channels_last: NHWC memory format (faster on CPU and tensor cores).
         nodata_max: drop training windows with a larger share of nodata (0–1).
-        resume: continue the run in ``out`` (a missing or empty run starts fresh).
+        resume: continue the run in ``out`` (a missing or empty run, or one stopped in
+            its first epoch, starts fresh; one past it without ``last.pt`` is refused).
         overwrite: replace an existing run in ``out``.
     """
 
@@ -171,7 +172,7 @@ class TrainConfig:
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.patience >= 1, "--patience must be at least 1"),
             (self.batch >= 1, "--batch must be at least 1"),
-            (self.lr > 0, "--lr must be positive"),
+            (0 < self.lr < math.inf, f"--lr must be positive and finite, got {self.lr}"),
             (all(0 <= b < 1 for b in self.betas), "betas must be in [0, 1)"),
             (0 < self.pos_weight < math.inf, "--pos-weight must be a positive number"),
             (
@@ -704,7 +705,8 @@ def check_run_dir(run: Path, cfg: TrainConfig) -> None:
 
     Raises:
         SlidemapError: ``run`` is a file, a non-empty directory without
-            ``cfg.resume``/``cfg.overwrite``, not a run directory, or not writable.
+            ``cfg.resume``/``cfg.overwrite``, not a run directory, a run to resume
+            that lost its ``last.pt`` after its first epoch, or not writable.
     """
     if run.exists() and not run.is_dir():
         raise SlidemapError(f"--out {run} exists and is not a directory")
@@ -719,7 +721,44 @@ def check_run_dir(run: Path, cfg: TrainConfig) -> None:
             f"{run} is not a slidemap run directory (no config.json); refusing to "
             f"{'resume in' if cfg.resume else 'replace'} it, choose another --out"
         )
+    if non_empty and cfg.resume and _resumable(run, cfg) is None:
+        _check_restartable(run)
     check_writable_target(run, overwrite=True, kind=RUN)
+
+
+def _check_restartable(run: Path) -> None:
+    """Refuse to start afresh (``--resume`` without ``last.pt``) in a run past its first epoch.
+
+    ``last.pt`` is written at the end of every epoch and only ever replaced, so a run
+    without it stopped in its first epoch: what that epoch left (``config.json``,
+    ``train.log``; its ``metrics.jsonl`` line and ``best.pt`` when a kill or a full disk
+    came before ``last.pt`` was written) is redone, with the same result. A later epoch's
+    line or ``best.pt`` without ``last.pt`` means ``last.pt`` was lost (deleted, as an
+    experiment does once a job is done, or not copied): starting afresh would overwrite
+    them.
+    """
+    epochs = _metrics_epochs(run / "metrics.jsonl")
+    if (run / "best.pt").is_file():
+        epochs.append(int(load_checkpoint(run / "best.pt").get("epoch", 0)))
+    if max(epochs, default=0) > 1:
+        raise SlidemapError(
+            f"{run} has no last.pt to resume from, but holds the results of {max(epochs)} "
+            "epochs (metrics.jsonl, best.pt), which starting afresh would overwrite; pass "
+            "--overwrite to train it again from epoch 1, or choose another --out"
+        )
+
+
+def _metrics_epochs(path: Path) -> list[int]:
+    """The epochs of the complete lines of ``metrics.jsonl`` (none when it is absent)."""
+    if not path.is_file():
+        return []
+    epochs = []
+    for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            epochs.append(int(json.loads(text)["epoch"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # a torn last line from a crash
+    return epochs
 
 
 def _resumable(run: Path, cfg: TrainConfig) -> Path | None:

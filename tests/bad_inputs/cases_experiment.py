@@ -45,6 +45,28 @@ def experiment_missing_file(ws: Workspace) -> Call:
     )
 
 
+@case("experiment-file-is-a-directory", table=CASES)
+def experiment_file_is_a_directory(ws: Workspace) -> Call:
+    inputs.experiment_file(ws.path("exp"))
+    folder = ws.path("exp")
+    return Call(
+        ("experiment", folder, "--out", ws.path("results")),
+        f"experiment file {folder} is a directory, not a file; give the TOML file, e.g. "
+        f"{folder / 'exp.toml'}",
+    )
+
+
+@case("experiment-scheduler-without-a-port", table=CASES)
+def experiment_scheduler_without_a_port(ws: Workspace) -> Call:
+    """Refused before anything is written (it used to leave results/experiment.json)."""
+    call = experiment(ws, "")
+    return Call(
+        (*call.args, "--scheduler", "junk"),
+        "--scheduler 'junk' is not a Dask scheduler address (missing port number in address "
+        "'junk'); give tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786",
+    )
+
+
 @case("experiment-toml-syntax-error", table=CASES)
 def experiment_toml_syntax_error(ws: Workspace) -> Call:
     text = exp_text(ws).replace("[areas]", "[areas")

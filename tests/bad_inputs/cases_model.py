@@ -75,6 +75,20 @@ def train_missing_area(ws: Workspace) -> Call:
     return train(ws, f"{path} is not a prepared area (no area.json); create one with")
 
 
+#: The start of the message for a name that is not valid UTF-8, after the option.
+NOT_UTF8 = "the name '{}' is not valid UTF-8; rename it, or choose a UTF-8 name (GDAL reads"
+
+
+@case("train-area-directory-not-named-in-utf8", table=CASES)
+def train_area_directory_not_named_in_utf8(ws: Workspace) -> Call:
+    """rasterio takes UTF-8 names only: image.tif inside could not be opened."""
+    area = inputs.prepared_area(ws.root).rename(ws.path(inputs.LATIN1_E))
+    return Call(
+        ("train", "--area", area, "--patch", 32, "--epochs", 1, "--out", ws.path("run")),
+        "Invalid value for '--area': " + NOT_UTF8.format(f"{ws.root}/\\xe9"),
+    )
+
+
 @case("train-corrupt-area-json", table=CASES)
 def train_corrupt_area_json(ws: Workspace) -> Call:
     inputs.prepared_area(ws.root)
@@ -462,6 +476,15 @@ def predict_stack_with_wrong_band_count(ws: Workspace) -> Call:
     )
 
 
+@case("predict-multi-band-file-as-one-band", table=CASES)
+def predict_multi_band_file_as_one_band(ws: Workspace) -> Call:
+    path = ws.path("in", "rgb.tif")
+    given = scene_bands(ws, B3=path)
+    rgb = np.stack([inputs.band_data(b) for b in ("B4", "B3", "B2")])
+    write_geotiff(path, rgb, inputs.UTM33, inputs.TRANSFORM, 0)
+    return predict(ws, f"band B3: {path} has 3 bands, but a file per band must have one", *given)
+
+
 @case("predict-band-without-crs", table=CASES)
 def predict_band_without_crs(ws: Workspace) -> Call:
     given = scene_bands(ws)
@@ -493,6 +516,75 @@ def predict_without_the_dem_the_model_needs(ws: Workspace) -> Call:
     given = scene_bands(ws)
     return predict(
         ws, "the model uses slope (B2,B3,B4,B8,slope); give the DEM with --dem", *given[:5]
+    )
+
+
+@case("predict-dem-for-a-model-without-slope", table=CASES)
+def predict_dem_for_a_model_without_slope(ws: Workspace) -> Call:
+    inputs.checkpoint(ws.path("run"), bands=inputs.IMAGE_BANDS)
+    return predict(
+        ws,
+        "the model does not use a DEM (it was trained on bands B2,B3,B4,B8, without slope); "
+        "drop --dem",
+        *scene_bands(ws),
+    )
+
+
+def renamed_not_utf8(path: Path) -> Path:
+    """``path`` renamed to ``é<suffix>`` (Latin-1: not valid UTF-8)."""
+    return path.rename(path.with_name(inputs.LATIN1_E + path.suffix))
+
+
+@case("predict-band-file-not-named-in-utf8", table=CASES)
+def predict_band_file_not_named_in_utf8(ws: Workspace) -> Call:
+    inputs.raw_scene(ws.path("in"))
+    given = scene_bands(ws, B2=renamed_not_utf8(ws.path("in", "B2.tif")))
+    message = NOT_UTF8.format(f"{ws.root}/in/\\xe9.tif")
+    return predict(ws, f"Invalid value for '--bands': {message}", *given)
+
+
+@case("predict-dem-not-named-in-utf8", table=CASES)
+def predict_dem_not_named_in_utf8(ws: Workspace) -> Call:
+    given = scene_bands(ws)
+    dem = renamed_not_utf8(ws.path("in", "dem.tif"))
+    message = NOT_UTF8.format(f"{ws.root}/in/\\xe9.tif")
+    return predict(ws, f"Invalid value for '--dem': {message}", *given[:5], "--dem", dem)
+
+
+@case("predict-aoi-not-named-in-utf8", table=CASES)
+def predict_aoi_not_named_in_utf8(ws: Workspace) -> Call:
+    given = scene_bands(ws)
+    aoi = renamed_not_utf8(inputs.write_inventory(ws.path("in", "aoi.gpkg")))
+    message = NOT_UTF8.format(f"{ws.root}/in/\\xe9.gpkg")
+    return predict(ws, f"Invalid value for '--aoi': {message}", *given, "--aoi", aoi)
+
+
+@case("predict-output-not-named-in-utf8", table=CASES)
+def predict_output_not_named_in_utf8(ws: Workspace) -> Call:
+    message = NOT_UTF8.format(f"{ws.root}/\\xe9")
+    return predict(ws, f"Invalid value for '--out' / '-o': {message}", out=inputs.LATIN1_E)
+
+
+@case("predict-scheduler-without-a-port", table=CASES)
+def predict_scheduler_without_a_port(ws: Workspace) -> Call:
+    return predict(
+        ws,
+        "--scheduler 'junk' is not a Dask scheduler address (missing port number in address "
+        "'junk'); give tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786",
+        fast=(*FAST, "--scheduler", "junk"),
+    )
+
+
+@case("predict-area-file-is-a-directory", table=CASES)
+def predict_area_file_is_a_directory(ws: Workspace) -> Call:
+    inputs.raw_scene(ws.path("in"))
+    folder = ws.path("in")
+    return predict(
+        ws,
+        f"area file {folder} is a directory, not a file; give the TOML file, e.g. "
+        f"{folder / 'area.toml'}",
+        "--area",
+        folder,
     )
 
 

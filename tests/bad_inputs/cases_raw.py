@@ -75,6 +75,30 @@ def prepare_missing_area_file(ws: Workspace) -> Call:
     return Call(("prepare", missing, "--out", ws.path("out")), f"area file not found: {missing}")
 
 
+@case("prepare-area-file-is-a-directory")
+def prepare_area_file_is_a_directory(ws: Workspace) -> Call:
+    scene(ws)
+    folder = ws.path("in")
+    return Call(
+        ("prepare", folder, "--out", ws.path("out")),
+        f"area file {folder} is a directory, not a file; give the TOML file, e.g. "
+        f"{folder / 'area.toml'}",
+    )
+
+
+@case("prepare-area-file-in-a-directory-not-named-in-utf8")
+def prepare_area_file_in_a_directory_not_named_in_utf8(ws: Workspace) -> Call:
+    """GDAL takes UTF-8 names: the band files' paths would fail inside rasterio."""
+    e = inputs.LATIN1_E
+    area = inputs.raw_scene(ws.path(f"{e}t{e}"))  # "été" in Latin-1
+    return Call(
+        ("prepare", area, "--out", ws.path("out")),
+        f"Invalid value for 'AREA_FILE': the name '{ws.root}/\\xe9t\\xe9/area.toml' is not "
+        "valid UTF-8; rename it, or choose a UTF-8 name (GDAL reads and writes UTF-8 names "
+        "only)",
+    )
+
+
 @case("prepare-missing-band-file")
 def prepare_missing_band_file(ws: Workspace) -> Call:
     scene(ws)
@@ -103,6 +127,44 @@ def prepare_random_bytes_jp2(ws: Workspace) -> Call:
     path = corrupt.random_bytes(ws.path("in", "B03.jp2"))
     text = with_band(ws, "B3", "B03.jp2")
     return prepare(ws, f"cannot read band B3 {path}: not a raster GDAL can open", text)
+
+
+def jp2_scene(ws: Workspace) -> str:
+    """Real Sentinel-2 JP2 files in ``in/`` (B02–B08 at 10 m, 1536 × 768 px in 64 px JP2
+    tiles; B11 at 20 m as the DEM); returns the text of an area file over them."""
+    ws.path("in").mkdir(parents=True, exist_ok=True)
+    for band in ("B02", "B03", "B04", "B08", "B11"):
+        source = ws.shared / "s2_l1c_t33uuu" / f"T33UUU_20170216T102101_{band}.jp2"
+        ws.path("in", f"{band}.jp2").write_bytes(source.read_bytes())
+    files = {b: f"B0{b[1]}.jp2" for b in inputs.IMAGE_BANDS}
+    return inputs.area_toml(bands=files, dem="B11.jp2", inventory=None)
+
+
+@case("prepare-truncated-jp2-band")
+def prepare_truncated_jp2_band(ws: Workspace) -> Call:
+    text = jp2_scene(ws)
+    path = corrupt.truncate(ws.path("in", "B03.jp2"))
+    return prepare(ws, f"cannot read band B3 {path}: file is corrupt or truncated", text)
+
+
+@case("prepare-truncated-jp2-dem")
+def prepare_truncated_jp2_dem(ws: Workspace) -> Call:
+    text = jp2_scene(ws)
+    path = corrupt.truncate(ws.path("in", "B11.jp2"))
+    return prepare(ws, f"cannot read DEM {path}: file is corrupt or truncated", text)
+
+
+@case("prepare-multi-band-file-as-one-band")
+def prepare_multi_band_file_as_one_band(ws: Workspace) -> Call:
+    scene(ws)
+    path = ws.path("in", "B3.tif")
+    rgb = np.stack([inputs.band_data(b) for b in ("B4", "B3", "B2")])
+    write_geotiff(path, rgb, inputs.UTM33, inputs.TRANSFORM, 0)
+    return prepare(
+        ws,
+        f"band B3: {path} has 3 bands, but a file per band must have one; give a multi-band "
+        "file as a stack ([bands] stack with indexes, or as the only --bands file)",
+    )
 
 
 @case("prepare-stack-with-too-few-bands")
@@ -350,6 +412,33 @@ def prepare_unknown_target_crs(ws: Workspace) -> Call:
     scene(ws)
     text = inputs.area_toml().replace("[bands]\n", '[bands]\ncrs = "EPSG:99999"\n')
     return prepare(ws, "[bands] crs: unknown CRS 'EPSG:99999'", text)
+
+
+@case("prepare-resolution-far-too-fine")
+def prepare_resolution_far_too_fine(ws: Workspace) -> Call:
+    scene(ws)
+    text = inputs.area_toml().replace("[bands]\n", "[bands]\nresolution = 0.001\n")
+    return prepare(
+        ws,
+        "[bands] resolution = 0.001 gives a grid of 640000 x 640000 px, more than the "
+        "4,294,967,296 px slidemap reads; the resolution is in the units of the CRS "
+        "(EPSG:32633: metre), e.g. 10 for 10 m pixels in UTM, about 0.0001 in degrees",
+        text,
+    )
+
+
+@case("prepare-resolution-in-metres-on-a-grid-in-degrees")
+def prepare_resolution_in_metres_on_a_grid_in_degrees(ws: Workspace) -> Call:
+    scene(ws)
+    degrees = '[bands]\ncrs = "EPSG:4326"\nresampling = "bilinear"\nresolution = 10\n'
+    text = inputs.area_toml().replace("[bands]\n", degrees)
+    return prepare(
+        ws,
+        "[bands] resolution = 10 gives a grid of only 1 x 1 px; the resolution is in the "
+        "units of the CRS (EPSG:4326: degree), e.g. 10 for 10 m pixels in UTM, about 0.0001 "
+        "in degrees",
+        text,
+    )
 
 
 @case("prepare-toml-syntax-error")
@@ -705,6 +794,22 @@ def import_l4s_mask_not_binary(ws: Workspace) -> Call:
 def import_l4s_unknown_band(ws: Workspace) -> Call:
     patches(ws)
     return l4s(ws, "unknown L4S band(s) B99; valid names: B1, B2,", "--bands", "B2,B99")
+
+
+@case("import-l4s-negative-seed")
+def import_l4s_negative_seed(ws: Workspace) -> Call:
+    patches(ws)
+    return l4s(ws, "--seed must be 0 or more, got -1", "--seed", -1)
+
+
+@case("import-l4s-area-name-not-ascii")
+def import_l4s_area_name_not_ascii(ws: Workspace) -> Call:
+    patches(ws)
+    return Call(
+        ("import-l4s", ws.path("l4s"), "--out", ws.path("dír", "ó")),
+        "area name 'ó' must start with an ASCII letter or digit and hold only ASCII letters, "
+        "digits, '_', '.' and '-'; pass --name",
+    )
 
 
 @case("import-l4s-output-below-a-file")

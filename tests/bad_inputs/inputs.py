@@ -16,6 +16,7 @@ bad-input matrix then break one thing (a file, a key, a CRS) at a time:
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 
@@ -42,6 +43,9 @@ TRANSFORM = Affine(PIXEL_M, 0.0, ORIGIN[0], 0.0, -PIXEL_M, ORIGIN[1])
 BOUNDS = (ORIGIN[0], ORIGIN[1] - SIZE * PIXEL_M, ORIGIN[0] + SIZE * PIXEL_M, ORIGIN[1])
 IMAGE_BANDS = ("B2", "B3", "B4", "B8")
 AREA_BANDS = (*IMAGE_BANDS, "slope")
+#: "é" in a Latin-1 file name: not valid UTF-8, so Python holds it as the surrogate
+#: "\udce9"; slidemap's messages show it as "\xe9".
+LATIN1_E = os.fsdecode(b"\xe9")
 #: L4S patches of the shared sample in four neighbour groups (ids not consecutive).
 L4S_IDS = (1, 16, 27, 38)
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from slidemap.cli.params import UTF8Path
+
 #: The same as :data:`slidemap.demo.DEFAULT_OUT`; not imported, so that the CLI starts fast.
 DEFAULT_OUT = Path("slidemap-demo")
 
@@ -14,7 +16,7 @@ DEFAULT_OUT = Path("slidemap-demo")
 @click.option(
     "--out",
     "-o",
-    type=click.Path(path_type=Path),
+    type=UTF8Path(),
     default=DEFAULT_OUT,
     show_default=True,
     help="Demo directory; re-running in it reuses every finished step.",

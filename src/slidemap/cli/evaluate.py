@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from slidemap.cli.params import UTF8Path
+
 _HELP = """Score the model trained in RUN (its best.pt) on the held-out test part
 of each prepared area (split code 2): pixel precision, recall, F1, IoU, MCC and
 kappa, and object-level matches (8-connected landslides matched at IoU >= 0.5)
@@ -24,7 +26,7 @@ DIR/<area>/confusion.tif  0 TN, 1 TP, 2 FP, 3 FN, 255 not evaluated (colour tabl
 DIR/<area>/map.png        TP/FP/FN map of the test part, like the paper's Figs 6-9
 DIR/summary.json          every area and all test parts together (summed counts)
 
-Example: slidemap evaluate runs/unet64 --area prepared/iburi --out eval/unet64
+Example: slidemap evaluate runs/unet64 --area prepared/japan-like --out eval/unet64
 """
 
 
@@ -35,7 +37,7 @@ Example: slidemap evaluate runs/unet64 --area prepared/iburi --out eval/unet64
     "areas",
     multiple=True,
     required=True,
-    type=click.Path(path_type=Path),
+    type=UTF8Path(),
     help="Prepared area directory (repeat for several areas).",
 )
 @click.option(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from slidemap.cli.params import UTF8Path
 from slidemap.experiment import EXPERIMENT_FILE_EXAMPLE
 
 # click rewraps paragraphs unless each starts with \b
@@ -34,7 +35,7 @@ Example: slidemap experiment examples/paper.toml --out experiments/paper --worke
 
 
 @click.command(help=_HELP)
-@click.argument("exp_file", type=click.Path(path_type=Path))
+@click.argument("exp_file", type=UTF8Path())
 @click.option(
     "--out", "-o", required=True, type=click.Path(path_type=Path), help="Experiment directory."
 )

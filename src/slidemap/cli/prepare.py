@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from slidemap.cli.params import UTF8Path
 from slidemap.config import AREA_FILE_EXAMPLE
 
 # click rewraps paragraphs unless each starts with \b
@@ -17,12 +18,12 @@ to its directory. Every key:
 
 {_VERBATIM_EXAMPLE}
 
-Example: slidemap prepare examples/area.toml --out prepared/iburi
+Example: slidemap prepare examples/iburi2018.toml --out prepared/iburi2018
 """
 
 
 @click.command(help=_HELP)
-@click.argument("area_file", type=click.Path(path_type=Path))
+@click.argument("area_file", type=UTF8Path())
 @click.option(
     "--out",
     "-o",

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from slidemap.cli.params import UTF8Path
+
 
 @click.command()
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=UTF8Path())
 @click.option(
     "--out",
     "-o",
@@ -23,7 +25,7 @@ def report(directory: Path, out: Path | None, overwrite: bool) -> None:
     results.csv that 'slidemap experiment' wrote into DIRECTORY. Prints the path of
     report.html.
 
-    Example: slidemap report runs/paper
+    Example: slidemap report experiments/paper
     """
     from slidemap.report import write_report
 

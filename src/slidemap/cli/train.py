@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from slidemap import defaults
+from slidemap.cli.params import UTF8Path
 
 _HELP = """Train the paper's U-Net or ResU-Net on the train parts of one or more
 prepared areas (regular grid of non-overlapping PATCH windows, Adam lr 1e-3,
@@ -28,8 +29,8 @@ result is that of one process with the same batch. Only rank 0 writes RUN.
 
 \b
 Example:
-  slidemap train --area prepared/iburi --model unet --patch 64 --out runs/unet64
-  slidemap train --area prepared/iburi --out runs/ddp --nproc 2
+  slidemap train --area prepared/japan-like --model unet --patch 64 --out runs/unet64
+  slidemap train --area prepared/japan-like --out runs/ddp --nproc 2
 """
 
 
@@ -39,7 +40,7 @@ Example:
     "areas",
     multiple=True,
     required=True,
-    type=click.Path(path_type=Path),
+    type=UTF8Path(),
     help="Prepared area directory (repeat for several areas).",
 )
 @click.option(

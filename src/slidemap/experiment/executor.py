@@ -17,6 +17,8 @@ first failing job stops the run (finished jobs are kept).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from slidemap.cluster import cpu_cores, dask_client, import_dask
 from slidemap.errors import SlidemapError
@@ -35,40 +37,50 @@ def threads_per_job(threads: int | None, workers: int, scheduler: str | None) ->
     return max(1, cpu_cores() // workers)
 
 
-def execute(jobs: Sequence[Job], workers: int, scheduler: str | None) -> Iterator[JobResult]:
-    """Run ``jobs`` and yield each result as its job finishes.
+def connect(
+    jobs: Sequence[Job], workers: int, scheduler: str | None
+) -> AbstractContextManager[Any]:
+    """The Dask client that :func:`execute` runs ``jobs`` on: a new LocalCluster or the
+    running ``scheduler`` (:func:`~slidemap.cluster.dask_client`); None (``nullcontext``)
+    when they run in this process, or when there is no job to run.
 
     Raises:
-        SlidemapError: a job failed with a user error, a worker kept dying, or
-            the scheduler cannot be reached.
+        SlidemapError: Dask is not installed, or the scheduler cannot be reached.
     """
-    if scheduler is None and workers == 1:
+    if (scheduler is None and workers == 1) or not jobs:
+        return nullcontext()
+    return dask_client(workers, scheduler)
+
+
+def execute(jobs: Sequence[Job], client: Any | None) -> Iterator[JobResult]:
+    """Run ``jobs`` and yield each result as its job finishes: one after another in this
+    process (``client`` None), or on the Dask cluster of ``client`` (:func:`connect`).
+
+    Raises:
+        SlidemapError: a job failed with a user error, or a worker kept dying.
+    """
+    if client is None:
         for job in jobs:
             yield _checked(run_job(job), job)
         return
-    if not jobs:
-        return
     distributed = import_dask()
-    with dask_client(workers, scheduler) as client:
-        futures = {
-            client.submit(
-                run_job, job, key=f"slidemap-job-{job.key}", retries=RETRIES, pure=False
-            ): job
-            for job in jobs
-        }
-        try:
-            for future in distributed.as_completed(futures):
-                job = futures[future]
-                try:
-                    outcome = future.result()
-                except distributed.KilledWorker as exc:
-                    raise SlidemapError(
-                        f"job {job.key} ({job.describe()}): its Dask worker died repeatedly "
-                        f"({exc}); out of memory? Use fewer --workers and run again"
-                    ) from exc
-                yield _checked(outcome, job)
-        finally:
-            client.cancel(list(futures))
+    futures = {
+        client.submit(run_job, job, key=f"slidemap-job-{job.key}", retries=RETRIES, pure=False): job
+        for job in jobs
+    }
+    try:
+        for future in distributed.as_completed(futures):
+            job = futures[future]
+            try:
+                outcome = future.result()
+            except distributed.KilledWorker as exc:
+                raise SlidemapError(
+                    f"job {job.key} ({job.describe()}): its Dask worker died repeatedly "
+                    f"({exc}); out of memory? Use fewer --workers and run again"
+                ) from exc
+            yield _checked(outcome, job)
+    finally:
+        client.cancel(list(futures))
 
 
 def _checked(outcome: JobResult | JobFailure, job: Job) -> JobResult:

@@ -13,14 +13,17 @@ from slidemap.cluster import check_workers, import_dask
 from slidemap.errors import SlidemapError
 from slidemap.evaluate import ALL
 from slidemap.experiment.config import load_experiment_file
-from slidemap.experiment.executor import execute, threads_per_job
+from slidemap.experiment.executor import connect, execute, threads_per_job
 from slidemap.experiment.jobs import Job, JobResult, plan_jobs, read_result
 from slidemap.experiment.results import result_rows, write_results_csv
-from slidemap.io.atomic import has_outputs, write_text_atomic
+from slidemap.io.atomic import OutputKind, check_writable_target, has_outputs, write_text_atomic
 from slidemap.metrics import f1
 from slidemap.progress import bar
 
 log = logging.getLogger("slidemap")
+
+#: An experiment directory (resumed, or replaced with ``overwrite``).
+EXPERIMENT = OutputKind("an experiment", "experiment.json")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ def run_experiment(
 ) -> ExperimentSummary:
     """Run the experiment of ``exp_file`` into ``out``, resuming what an earlier run left.
 
+    Nothing is written (nor deleted, with ``overwrite``) before the jobs can start: the
+    experiment file, ``out`` and the Dask cluster or scheduler are checked first.
+
     Args:
         exp_file: the experiment file (TOML, see :mod:`slidemap.experiment`).
         out: experiment directory; created, or resumed when it holds an experiment.
@@ -73,16 +79,13 @@ def run_experiment(
     if workers > 1 or scheduler is not None:
         import_dask()
     out = Path(out)
-    _prepare_out(out, overwrite)
+    _check_out(out, overwrite)
     threads = threads_per_job(config.train.threads, workers, scheduler)
     jobs = plan_jobs(config, out, threads)
-    design = {**config.to_dict(), "jobs": len(jobs), "threads_per_job": threads}
-    write_text_atomic(out / "experiment.json", json.dumps(design, indent=2) + "\n")
-
     results: dict[str, JobResult] = {}
     pending: list[Job] = []
     for job in jobs:
-        done = read_result(job)
+        done = None if overwrite else read_result(job)
         if done is None:
             pending.append(job)
         else:
@@ -100,9 +103,17 @@ def run_experiment(
         else "sequentially",
     )
     by_key = {job.key: job for job in jobs}
-    with bar(total=len(jobs), desc="experiment", unit="job") as progress:
+    # connected (or the cluster started) before anything is written: a run that cannot
+    # start leaves no experiment.json, and an experiment being resumed stays as it was
+    with (
+        connect(pending, workers, scheduler) as client,
+        bar(total=len(jobs), desc="experiment", unit="job") as progress,
+    ):
+        _make_out(out, overwrite)
+        design = {**config.to_dict(), "jobs": len(jobs), "threads_per_job": threads}
+        write_text_atomic(out / "experiment.json", json.dumps(design, indent=2) + "\n")
         progress.update(len(results))
-        for result in execute(pending, workers, scheduler):
+        for result in execute(pending, client):
             results[result.key] = result
             progress.update(1)
             job = by_key[result.key]
@@ -122,18 +133,25 @@ def run_experiment(
     )
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    """Create ``out``, keep an experiment there (resume), or refuse anything else."""
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is neither new nor an experiment (to resume, or to replace
+    with ``overwrite``); changes nothing on disk."""
     if out.exists() and not out.is_dir():
         raise SlidemapError(f"--out {out} exists and is not a directory")
-    if has_outputs(out):  # a kill while writing experiment.json leaves only a .partial
-        if overwrite:
-            shutil.rmtree(out)
-        elif not (out / "experiment.json").is_file():
-            raise SlidemapError(
-                f"--out {out} is not empty and holds no experiment (no experiment.json); "
-                "choose another directory or pass --overwrite to replace it"
-            )
+    # a kill while writing experiment.json leaves only a .partial
+    if has_outputs(out) and not EXPERIMENT.made(out):
+        raise SlidemapError(
+            f"--out {out} is not empty and holds no experiment (no experiment.json); "
+            "choose another directory"
+        )
+    if overwrite and out.exists():
+        check_writable_target(out, overwrite, EXPERIMENT)  # e.g. not the current directory
+
+
+def _make_out(out: Path, overwrite: bool) -> None:
+    """Create ``out`` (checked by :func:`_check_out`), emptied first with ``overwrite``."""
+    if overwrite and has_outputs(out):
+        shutil.rmtree(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

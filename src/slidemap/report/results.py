@@ -182,7 +182,7 @@ def read_results_csv(path: Path) -> tuple[ResultRow, ...]:
             two rows for the same scenario, model, window size, seed and test set.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte order mark, as Excel saves
     except UnicodeDecodeError as exc:
         raise SlidemapError(
             f"{path} is not a results.csv written by 'slidemap experiment' (not UTF-8 text: "
