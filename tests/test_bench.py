@@ -51,21 +51,27 @@ GROUPS = {"peak", "train", "train_gflops", "accuracy", "infer", "gflops", "maxdi
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict[str, Any]]:
-    """``slidemap bench --quick --threads 1 --out …``, every size shrunk (one run per module)."""
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, dict[str, Any]]:
+    """``slidemap bench --quick --threads 1 --out …``, every size shrunk (one run per module):
+    exit code, stdout, stderr and the JSON document."""
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    stdout = io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
         mp.setenv(SIZES_ENV, "tiny")
         code = main(["bench", "--quick", "--threads", "1", "--out", str(out)])
-    return code, stdout.getvalue(), json.loads(out.read_text(encoding="utf-8"))
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    return code, stdout.getvalue(), stderr.getvalue(), doc
 
 
 @pytest.mark.slow
 def test_tiny_suite_writes_a_complete_json_document(
-    tiny_run: tuple[int, str, dict[str, Any]],
+    tiny_run: tuple[int, str, str, dict[str, Any]],
 ) -> None:
-    code, _, doc = tiny_run
+    code, _, _, doc = tiny_run
     assert code == 0
     assert doc["schema"] == "slidemap-bench/4"
     assert doc["mode"] == "tiny"
@@ -172,10 +178,14 @@ def test_tiny_suite_writes_a_complete_json_document(
 
 @pytest.mark.slow
 def test_tiny_suite_prints_ratios_first_and_the_cpu_features(
-    tiny_run: tuple[int, str, dict[str, Any]],
+    tiny_run: tuple[int, str, str, dict[str, Any]],
 ) -> None:
-    code, out, doc = tiny_run
+    code, out, err, doc = tiny_run
     assert code == 0
+    # without a terminal (no progress bar) every step is announced as it starts
+    steps = [line for line in err.splitlines() if line.startswith("slidemap: bench step ")]
+    assert len(steps) > 5 and steps[0].startswith("slidemap: bench step 1/")
+    assert steps[-1].startswith(f"slidemap: bench step {len(steps)}/{len(steps)}: ")
     assert "AVX-512-BF16" in out and "AMX" in out
     assert "Training throughput" in out and "% peak" in out
     assert out.strip().splitlines()[-1].startswith("results in ")

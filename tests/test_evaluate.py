@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image
 from scipy import ndimage
 
 from conftest import make_tiny_area
-from slidemap.area import TEST, TRAIN, load_area
+from slidemap.area import LABEL_NODATA, TEST, TRAIN, load_area
 from slidemap.backends import make_backend
 from slidemap.checkpoint import load_model
 from slidemap.confusion import FN, FP, NOT_EVALUATED, TN, TP, coarsen_codes, nice_length
@@ -138,7 +139,9 @@ def test_patches_mode_scores_only_the_paper_grid(
     run: Path, areas: Path, tmp_path: Path, run_cli: Callable
 ) -> None:
     out = tmp_path / "eval"
-    result = run_cli("evaluate", run, "--area", areas / "a", "--out", out, "--mode", "patches")
+    # --window (and the default --overlap 64 it would make invalid) are whole-mode options
+    args = ("--mode", "patches", "--window", "32")
+    result = run_cli("evaluate", run, "--area", areas / "a", "--out", out, *args)
     assert result.code == 0, result.err
     codes = read_codes(out / "a" / "confusion.tif")
     metrics = json.loads((out / "a" / "metrics.json").read_text())
@@ -189,6 +192,25 @@ def test_overwrite(run: Path, areas: Path, tmp_path: Path, run_cli: Callable) ->
     assert result.code == 2 and "already exists; pass --overwrite" in result.err
     assert run_cli("evaluate", run, "--area", areas / "b", "--out", out, "--overwrite").code == 0
     assert sorted(p.name for p in out.iterdir()) == ["b", "summary.json"]
+
+
+def remove_labels(area: Path) -> Path:
+    """Make ``area`` an unlabelled one, as prepared without an [inventory]; return it."""
+    with rasterio.open(area / "label.tif", "r+") as dst:
+        dst.write(np.full((dst.height, dst.width), LABEL_NODATA, np.uint8), 1)
+    return area
+
+
+def test_an_unlabelled_area_is_named_as_such(run: Path, tmp_path: Path, run_cli: Callable) -> None:
+    """Training or evaluating an area without labels says so (not "no window fits")."""
+    area = remove_labels(make_tiny_area(tmp_path, "nolabels", size=64, seed=6))
+    want = f"area {area} has no landslide labels in its {{}} part (prepared without an [inv"
+    result = run_cli("evaluate", run, "--area", area, "--out", tmp_path / "eval")
+    assert result.code == 2 and want.format("test") in result.err, result.err
+    args = ("--patch", 32, "--epochs", 1, "--out", tmp_path / "run")
+    result = run_cli("train", "--area", area, *args)
+    assert result.code == 2 and want.format("train") in result.err, result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nolabels"]
 
 
 def remove_test_part(area: Path) -> None:
@@ -242,10 +264,12 @@ def test_errors_exit_2_without_output(
 def test_evaluate_options_are_validated() -> None:
     with pytest.raises(SlidemapError, match="--mode must be one of whole, patches"):
         EvalOptions(mode="tiles")
-    with pytest.raises(SlidemapError, match="--threshold must be between 0 and 1"):
-        EvalOptions(threshold=1.0)
+    for threshold in (1.0, math.nan, math.inf):
+        with pytest.raises(SlidemapError, match="--threshold must be between 0 and 1"):
+            EvalOptions(threshold=threshold)
     with pytest.raises(SlidemapError, match="--overlap must be at least 0"):
         EvalOptions(window=64, overlap=64)
+    assert EvalOptions(mode="patches", window=32).overlap == 64  # whole-mode options unchecked
     with pytest.raises(SlidemapError, match="--batch must be at least 1, got 0"):
         EvalOptions(batch=0)
     for iou_threshold in (0.0, 1.5):

@@ -710,6 +710,9 @@ def _scene_args(tmp_path: Path, files: list[Path], dem: Path | None) -> list[obj
         "zero_batch",
         "threshold_outside",
         "negative_min_area",
+        "nan_min_area",
+        "infinite_min_area",
+        "nan_simplify",
         "prob_dtype",
     ],
 )
@@ -799,7 +802,16 @@ def test_bad_inputs_exit_2_and_leave_nothing(
         message = "--threshold must be between 0 and 1, got 1.5"
     elif case == "negative_min_area":
         extra = ["--min-area", -10]
-        message = "--min-area and --simplify must not be negative"
+        message = "--min-area must be a finite number, 0 or more, got -10.0"
+    elif case == "nan_min_area":  # NaN compares false: it used to keep no polygon, exit 0
+        extra = ["--min-area", "nan"]
+        message = "--min-area must be a finite number, 0 or more, got nan"
+    elif case == "infinite_min_area":
+        extra = ["--min-area", "inf"]
+        message = "--min-area must be a finite number, 0 or more, got inf"
+    elif case == "nan_simplify":
+        extra = ["--simplify", "nan"]
+        message = "--simplify must be a finite number, 0 or more, got nan"
     elif case == "prob_dtype":
         extra = ["--prob-dtype", "float64"]
         message = "Invalid value for '--prob-dtype'"
@@ -930,3 +942,17 @@ def test_peak_memory_does_not_grow_with_scene_size(tmp_path: Path) -> None:
         growth[side] = (report["after_kib"] - report["before_kib"]) / 1024  # MiB
     # 16× the pixels, not 16× the memory: bounded by the block size
     assert growth[4096] < 1.5 * growth[1024] + 40, growth
+
+
+def test_the_block_cache_is_capped_at_256_mib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rasterio takes GDAL_CACHEMAX as bytes: the cap is 256 MiB, not 256 bytes."""
+    import ctypes
+
+    from slidemap.predict import gdal_env
+
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    libs = list((Path(rasterio.__file__).parent.parent / "rasterio.libs").glob("libgdal*"))
+    lib = ctypes.CDLL(str(libs[0]) if libs else "libgdal.so")
+    lib.GDALGetCacheMax64.restype = ctypes.c_int64
+    with gdal_env():
+        assert lib.GDALGetCacheMax64() == 256 << 20

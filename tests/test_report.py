@@ -358,6 +358,22 @@ def test_out_leaves_the_experiment_untouched(tmp_path: Path, run_cli: Callable) 
     assert "No TP/FP/FN map was found" in (tmp_path / "r" / "report.html").read_text()
 
 
+def test_results_saved_with_a_byte_order_mark_give_the_same_report(
+    tmp_path: Path, run_cli: Callable
+) -> None:
+    """Excel saves a CSV as UTF-8 with a byte order mark before the first column's name."""
+    plain = write_experiment(tmp_path / "plain", with_jobs=False)
+    marked = tmp_path / "marked"
+    shutil.copytree(plain, marked)
+    text = (plain / "results.csv").read_text(encoding="utf-8")
+    (marked / "results.csv").write_text(text, encoding="utf-8-sig")
+    assert (marked / "results.csv").read_bytes().startswith(b"\xef\xbb\xbfscenario,")
+    for exp in (plain, marked):
+        result = run_cli("report", exp)
+        assert result.code == 0, result.err
+    assert (marked / "tables.md").read_text() == (plain / "tables.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -579,3 +595,22 @@ def test_scenarios_sharing_a_job_both_get_tables_and_maps(tmp_path: Path) -> Non
     assert "Training and validation loss per epoch of 24 jobs." in html
     summary = transfer_summary(load_experiment(exp).rows)
     assert (summary.n_in_area, summary.n_cross_area) == (24, 24)
+
+
+def test_the_design_sentence_counts_in_the_singular_too() -> None:
+    from types import SimpleNamespace
+
+    from slidemap.report.summary import design_sentence
+
+    results = SimpleNamespace(
+        rows=[SimpleNamespace(job_key="k")],
+        models=["unet"],
+        patches=[64],
+        scenarios=["l4s"],
+        seeds=[0],
+        test_sets=["l4s"],
+    )
+    assert design_sentence(results) == (  # type: ignore[arg-type]
+        "1 model was trained (U-Net; window sizes 64 px; 1 training scenario; 1 seed) and "
+        "tested on 1 test set (1 result)."
+    )

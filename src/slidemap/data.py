@@ -241,6 +241,8 @@ def _no_train_windows(area: PreparedArea, patch: int, nodata_max: float, dropped
     train = area.split == TRAIN
     if not train.any():
         return f"area {area.path} has no train part; prepare it with a train/test split"
+    if (area.label[train] == LABEL_NODATA).all():
+        return unlabelled(area, "train")
     r0, r1, c0, c1 = _bbox(train)
     smaller = [s for s in (64, 32, 16) if s < patch and train_windows(area, s, nodata_max)[0]]
     hint = f"use a smaller --patch (e.g. {smaller[0]})" if smaller else "use a larger area"
@@ -248,6 +250,15 @@ def _no_train_windows(area: PreparedArea, patch: int, nodata_max: float, dropped
     return (
         f"area {area.path}: no {patch} x {patch} px training window fits in its train part "
         f"({r1 - r0} x {c1 - c0} px bounding box{why}); {hint}"
+    )
+
+
+def unlabelled(area: PreparedArea, part: str) -> str:
+    """The error for an area whose ``part`` ("train", "test") has no landslide label."""
+    return (
+        f"area {area.path} has no landslide labels in its {part} part (prepared without an "
+        "[inventory]?); training and evaluation need a labelled area: add an [inventory] to "
+        "its area file and prepare it again, or use it with 'slidemap predict'"
     )
 
 

@@ -59,6 +59,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from slidemap.cluster import cpu_cores
 from slidemap.errors import SlidemapError
 from slidemap.global_norm import global_batch_norm
 from slidemap.interrupts import Terminated, interrupt_after
@@ -103,7 +104,8 @@ class Ranks:
         if batch % self.world:
             raise SlidemapError(
                 f"--batch {batch} is the global batch and must be a multiple of the "
-                f"{self.world} training processes (each takes an equal share of every step)"
+                f"{self.world} training processes (each takes an equal share of every step); "
+                f"give --batch {batch + self.world - batch % self.world} or another --nproc"
             )
 
     def batches(self, order: np.ndarray, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -296,11 +298,13 @@ def launch(nproc: int, argv: list[str]) -> str:
             "leave out --nproc (torchrun's --nproc-per-node sets the processes)"
         )
     log.info("starting %d training processes with torchrun", nproc)
+    # the cores shared out, unless the user set it: torchrun would set 1 and warn about it
+    env = {"OMP_NUM_THREADS": str(max(1, cpu_cores() // nproc)), **os.environ}
     proc: subprocess.Popen[str] | None = None
     try:
         with interrupt_after():  # a Ctrl-C now would leave torchrun started and unknown
             proc = subprocess.Popen(
-                torchrun_command(nproc, argv), stdout=subprocess.PIPE, text=True
+                torchrun_command(nproc, argv), stdout=subprocess.PIPE, text=True, env=env
             )
         stdout, _ = proc.communicate()
     except KeyboardInterrupt as exc:

@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from slidemap import __version__
-from slidemap.area import TEST, PreparedArea, load_area, read_meta
+from slidemap.area import LABEL_NODATA, TEST, PreparedArea, load_area, read_meta
 from slidemap.checkpoint import ModelInfo, check_bands, load_model, resolve_checkpoint
 from slidemap.confusion import confusion_codes, draw_map, write_confusion_tif
-from slidemap.data import Normalization
+from slidemap.data import Normalization, unlabelled
 from slidemap.errors import SlidemapError
 from slidemap.infer import check_window, predict_probabilities, window_probabilities
 from slidemap.io.atomic import OutputKind, atomic_dir, check_writable_target
@@ -78,7 +78,8 @@ class EvalOptions:
 
     Attributes:
         mode: "whole" or "patches" (module docstring).
-        window, overlap: sliding windows of the whole mode, in pixels.
+        window, overlap: sliding windows of the whole mode, in pixels (checked, and
+            used, in that mode only).
         threshold: probability at or above which a pixel is a landslide; None
             takes the checkpoint's.
         batch: windows per model call.
@@ -98,7 +99,8 @@ class EvalOptions:
         object.__setattr__(self, "size_edges_m2", tuple(float(e) for e in self.size_edges_m2))
         if self.mode not in MODES:
             raise SlidemapError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        check_window(self.window, self.overlap)
+        if self.mode == "whole":  # the patches mode uses the model's training window
+            check_window(self.window, self.overlap)
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise SlidemapError(f"--threshold must be between 0 and 1, got {self.threshold}")
         if self.batch < 1:
@@ -310,6 +312,8 @@ def predict_test_part(
             f"area {area.path} has no test pixels (split code 2); prepare it with a "
             "train/test split"
         )
+    if (area.label[test] == LABEL_NODATA).all():
+        raise SlidemapError(unlabelled(area, "test"))
     scored = test & area.valid
     if not scored.any():
         raise SlidemapError(

@@ -36,6 +36,7 @@ the DEM, or when the DEM misses more than 0.5 % of the image's valid pixels
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -75,9 +76,11 @@ Result = TypeVar("Result")
 
 log = logging.getLogger("slidemap")
 
-#: GDAL block cache during prediction (MB) unless GDAL_CACHEMAX is set: GDAL's default,
-#: 5 % of the RAM, would let the cache of read and written blocks grow with the scene.
-GDAL_CACHE_MB = 256
+#: GDAL block cache during prediction (bytes: rasterio hands an int to GDALSetCacheMax64)
+#: unless GDAL_CACHEMAX is set: GDAL's default, 5 % of the RAM, would let the cache of
+#: read and written blocks grow with the scene; without one, the tiles of a JPEG 2000
+#: band on a block edge would be decoded again for the next block.
+GDAL_CACHE_BYTES = 256 << 20
 #: The output directory of a prediction.
 PREDICTION = OutputKind("a prediction", "probability.tif")
 
@@ -122,8 +125,9 @@ class PredictOptions:
             raise SlidemapError(
                 f"--prob-dtype must be one of {', '.join(PROB_DTYPES)}, got {self.prob_dtype!r}"
             )
-        if self.min_area_m2 < 0 or self.simplify_m < 0:
-            raise SlidemapError("--min-area and --simplify must not be negative")
+        for flag, value in (("--min-area", self.min_area_m2), ("--simplify", self.simplify_m)):
+            if not 0 <= value < math.inf:  # NaN too
+                raise SlidemapError(f"{flag} must be a finite number, 0 or more, got {value}")
 
 
 @dataclass(frozen=True)
@@ -264,9 +268,9 @@ def predict_scene(
 
 
 def gdal_env() -> rasterio.Env:
-    """The GDAL settings of a prediction: a bounded block cache (:data:`GDAL_CACHE_MB`)."""
+    """The GDAL settings of a prediction: a bounded block cache (:data:`GDAL_CACHE_BYTES`)."""
     return rasterio.Env(
-        **({} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB})
+        **({} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_BYTES})
     )
 
 

@@ -46,7 +46,7 @@ from slidemap.bench.targets import TILE_SIDE, judge
 from slidemap.checkpoint import ModelInfo, load_model
 from slidemap.data import Normalization
 from slidemap.errors import SlidemapError
-from slidemap.progress import bar
+from slidemap.progress import bar, bars_enabled
 
 log = logging.getLogger("slidemap")
 
@@ -448,10 +448,11 @@ def run_bench(opts: BenchOptions) -> BenchReport:
     ):
         run = _Run(opts, Path(tmp))
         steps = run.steps()
+        say = log.debug if bars_enabled() else log.info  # else the bar shows the step
         with bar(total=len(steps), desc="bench", unit="step") as pbar:
-            for description, step in steps:
+            for k, (description, step) in enumerate(steps, start=1):
                 pbar.set_postfix_str(description)
-                log.debug("bench step: %s", description)
+                say("bench step %d/%d: %s", k, len(steps), description)
                 with _quiet():
                     step()
                 pbar.update(1)

@@ -199,7 +199,11 @@ def _areas(r: TableReader) -> tuple[tuple[tuple[str, Path], ...], tuple[str, ...
             raise r.fail(name, f"'{ALL}' names all test parts together; rename the area")
         path = r.required_path(name)
         if not path.is_dir():
-            raise r.fail(name, f"prepared area directory not found: {path}")
+            raise r.fail(
+                name,
+                f"prepared area directory not found: {path} (paths are relative to the "
+                "experiment file); write it with 'slidemap prepare' or fix the path",
+            )
         try:
             meta = read_meta(path)
         except SlidemapError as exc:

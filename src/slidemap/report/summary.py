@@ -13,12 +13,17 @@ def design_sentence(results: ExperimentResults) -> str:
     jobs = len({r.job_key for r in results.rows})
     models = " and ".join(model_label(m) for m in results.models)
     patches = ", ".join(str(p) for p in results.patches)
-    seeds = len(results.seeds)
     return (
-        f"{jobs} models were trained ({models}; window sizes {patches} px; "
-        f"{len(results.scenarios)} training scenarios; {seeds} seed{'s' if seeds > 1 else ''}) "
-        f"and tested on {len(results.test_sets)} test sets ({len(results.rows)} results)."
+        f"{_count(jobs, 'model')} {'was' if jobs == 1 else 'were'} trained ({models}; window "
+        f"sizes {patches} px; {_count(len(results.scenarios), 'training scenario')}; "
+        f"{_count(len(results.seeds), 'seed')}) and tested on "
+        f"{_count(len(results.test_sets), 'test set')} ({_count(len(results.rows), 'result')})."
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 seed", "3 seeds"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def best_sentence(best: BestSetting | None) -> str:
