@@ -181,7 +181,7 @@ def test_quick_demo_end_to_end_transfer_and_resume(tmp_path: Path) -> None:
     assert len(first.summary) == 5
     assert re.fullmatch(
         r"SYNTHETIC data: 3 areas, 4 training scenarios × 2 models × 32 px windows = "
-        r"8 trained models; this run took \d+\.\d min",
+        r"8 trained models; this run took (\d+ s|\d+\.\d min)",
         first.summary[0],
     )
     assert re.fullmatch(
@@ -211,3 +211,4 @@ def test_quick_demo_end_to_end_transfer_and_resume(tmp_path: Path) -> None:
     assert [p.stat().st_mtime_ns for p in reused] == stamps  # no step ran again
     assert (second.experiment / "results.csv").read_bytes() == results_before
     assert second.summary[1:4] == first.summary[1:4]
+    assert re.search(r"this run took \d+ s$", second.summary[0])  # seconds, not "0.0 min"

@@ -18,6 +18,7 @@ import torch
 
 from conftest import make_tiny_area
 from slidemap import defaults
+from slidemap.errors import SlidemapError
 from slidemap.experiment.config import load_experiment_file
 from slidemap.experiment.jobs import plan_jobs
 from slidemap.experiment.results import COLUMNS
@@ -160,6 +161,14 @@ def test_defaults_follow_the_paper(root: Path) -> None:
     assert (cfg.models, cfg.patches, cfg.seeds) == (("unet", "resunet"), (32, 64, 128), (0,))
     assert cfg.train.pos_weight == defaults.POS_WEIGHT and cfg.evaluate.mode == "whole"
     assert cfg.area_paths["a"] == root / "areas" / "a"
+
+
+def test_overlap_is_checked_against_the_window_in_whole_mode_only(root: Path) -> None:
+    text = 'name = "d"\n[areas]\na = "areas/a"\n[evaluate]\nmode = "{}"\nwindow = 32\n'
+    cfg = load_experiment_file(write_exp(root, text.format("patches")))  # overlap 64: unused
+    assert cfg.evaluate.mode == "patches"
+    with pytest.raises(SlidemapError, match=r"\[evaluate\] overlap: must be at least 0 and sm"):
+        load_experiment_file(write_exp(root, text.format("whole")))
 
 
 def test_job_keys_follow_content_not_names(root: Path, tmp_path: Path) -> None:

@@ -613,6 +613,12 @@ def test_predict_from_a_safe_product_directory_and_zip(
         args = ("predict", run_dir, "--bands", *bands, "--dem", dem, "--out", out)
         result = run_cli(*args, "--window", 128, "--backend", "torch")
         assert result.code == 0, result.err
+        scaling = {  # the log says how DN became reflectance, and why
+            "plain": "(DN +0) / 10000 (no product metadata found: offset 0, right before",
+            "safe": "(DN -1000) / 10000 (product metadata)",
+            "zip": "(DN -1000) / 10000 (product metadata)",
+        }
+        assert f"DN scaled to reflectance as {scaling[name]}" in result.err, result.err
         probability, profile = read(out / "probability.tif")
         assert profile["crs"] == UTM54 and profile["transform"] == transform
         probabilities.append(probability)

@@ -398,9 +398,11 @@ def test_resume_in_process_matches_an_uninterrupted_run(areas: Path, tmp_path: P
     assert [(x["epoch"], x["train_loss"], x["val_loss"]) for x in a] == [
         (x["epoch"], x["train_loss"], x["val_loss"]) for x in b
     ]
-    # resuming a finished run trains nothing more
+    # resuming a finished run trains nothing more, and says so
     again = train(config(areas, tmp_path / "part", epochs=4, resume=True))
     assert again.epochs_run == 4 and len(metric_lines(tmp_path / "part")) == 4
+    log = (tmp_path / "part" / "train.log").read_text()
+    assert "resumed unet after its last epoch (4 of 4; raise --epochs to train longer)" in log
     assert_same_weights(tmp_path / "full" / "last.pt", tmp_path / "part" / "last.pt")
 
 

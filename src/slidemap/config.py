@@ -48,6 +48,7 @@ path = "aoi.gpkg"                  # optional clip polygon(s)
 [split]
 fraction = 0.6                     # train share by area (paper: 3:2)
 direction = "west-east"            # train part first along this direction
+                                   # (or east-west, north-south, south-north)
 validation = 0.1                   # share of the train part kept for validation
 # or  path = "split.gpkg" and field = "role" (values "train" / "test")
 """

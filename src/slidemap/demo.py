@@ -307,6 +307,11 @@ def _value(value: object) -> str:
     raise TypeError(f"cannot write {value!r} as a TOML value")
 
 
+def _duration(seconds: float) -> str:
+    """A run's duration: seconds under a minute (a demo that reused every step), else minutes."""
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
 def demo_summary(results: ExperimentResults, report: Path, seconds: float) -> list[str]:
     """Five lines: what ran, the best setting, the transfer gap, the models, the maps."""
     jobs = len({r.job_key for r in results.rows})
@@ -314,7 +319,7 @@ def demo_summary(results: ExperimentResults, report: Path, seconds: float) -> li
     lines = [
         f"SYNTHETIC data: {len(results.areas) or len(results.test_sets) - 1} areas, "
         f"{len(results.scenarios)} training scenarios × {len(results.models)} models × "
-        f"{patches} px windows = {jobs} trained models; this run took {seconds / 60:.1f} min",
+        f"{patches} px windows = {jobs} trained models; this run took {_duration(seconds)}",
     ]
     best = best_setting(results)
     if best is None:

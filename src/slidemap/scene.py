@@ -35,6 +35,7 @@ from slidemap.io.bands import (
     covering_window,
     dn_scaling,
     read_bands_window,
+    scaling_note,
     sub_grid,
     target_grid,
 )
@@ -210,7 +211,7 @@ class Scene:
             self.grid.width,
             self.grid.height,
             ",".join(self.band_names),
-            "DN scaled to reflectance" if self.scaled else "taken as reflectance",
+            scaling_note(cfg, self.sources, self.radiometry, self.scaled),
         )
 
     def read(self, box: Window) -> SceneBlock:

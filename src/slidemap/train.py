@@ -430,11 +430,17 @@ def _train(cfg: TrainConfig, ranks: Ranks, device: torch.device) -> TrainResult:
         write_text_atomic(run / "config.json", json.dumps(config, indent=2))
 
     with _run_log(run, ranks.main) as run_log:
+        where = (
+            f"after its last epoch ({start_epoch - 1} of {cfg.epochs}; raise --epochs to "
+            "train longer)"
+            if start_epoch > cfg.epochs
+            else f"at epoch {start_epoch} of {cfg.epochs}"
+        )
         _note(
             run_log,
-            f"{'resumed' if ckpt else 'started'} {cfg.model} at epoch {start_epoch} of "
-            f"{cfg.epochs}: patch {cfg.patch}, {len(cfg.areas)} area(s), seed {cfg.seed}, "
-            f"{device.type} {cfg.precision} (all settings in config.json)",
+            f"{'resumed' if ckpt else 'started'} {cfg.model} {where}: patch {cfg.patch}, "
+            f"{len(cfg.areas)} area(s), seed {cfg.seed}, {device.type} {cfg.precision} "
+            "(all settings in config.json)",
         )
         if ranks.distributed:
             _note(

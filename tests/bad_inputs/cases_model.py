@@ -24,7 +24,6 @@ from slidemap.area import TEST, TRAIN, load_area, write_area
 from slidemap.checkpoint import load_checkpoint
 from slidemap.cli import main
 from slidemap.confusion import NOT_EVALUATED
-from slidemap.io.rasters import write_geotiff
 
 CASES: list[Case] = []
 TOLERATED: list[Case] = []
@@ -463,9 +462,7 @@ def predict_too_few_band_files(ws: Workspace) -> Call:
 @case("predict-stack-with-wrong-band-count", table=CASES)
 def predict_stack_with_wrong_band_count(ws: Workspace) -> Call:
     inputs.raw_scene(ws.path("in"))
-    stack = ws.path("in", "stack.tif")
-    data = np.stack([inputs.band_data(b) for b in ("B2", "B3", "B4")])
-    write_geotiff(stack, data, inputs.UTM33, inputs.TRANSFORM, 0)
+    stack = inputs.write_stack(ws.path("in", "stack.tif"), ("B2", "B3", "B4"))
     return predict(
         ws,
         f"--bands: {stack} has 3 band(s) but the model expects 4 (B2,B3,B4,B8)",
@@ -480,8 +477,7 @@ def predict_stack_with_wrong_band_count(ws: Workspace) -> Call:
 def predict_multi_band_file_as_one_band(ws: Workspace) -> Call:
     path = ws.path("in", "rgb.tif")
     given = scene_bands(ws, B3=path)
-    rgb = np.stack([inputs.band_data(b) for b in ("B4", "B3", "B2")])
-    write_geotiff(path, rgb, inputs.UTM33, inputs.TRANSFORM, 0)
+    inputs.write_stack(path, ("B4", "B3", "B2"))
     return predict(ws, f"band B3: {path} has 3 bands, but a file per band must have one", *given)
 
 

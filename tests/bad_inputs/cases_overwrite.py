@@ -3,12 +3,13 @@
 ``--overwrite`` replaces an earlier output of the same kind (a directory with
 its marker file: ``probability.tif``, ``area.json``, ``summary.json``…) or an
 empty directory; never the command's own inputs, a folder slidemap did not
-write, a file where a directory is written or the
-reverse, or a checkpoint. Each case must leave everything as it was.
+write, a file where a directory is written or the reverse, or a checkpoint.
+Each case must leave everything as it was.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from bad_inputs import cases_model, cases_raw
@@ -36,21 +37,6 @@ def not_of_kind(path: Path, what: str, marker: str) -> str:
     )
 
 
-@case("predict-overwrite-into-its-input-folder")
-def predict_overwrite_into_its_input_folder(ws: Workspace) -> Call:
-    call = cases_model.predict(ws, "")
-    folder = ws.path("in")
-    return with_out(call, folder, not_of_kind(folder, "a prediction", "probability.tif"))
-
-
-@case("prepare-overwrite-into-its-input-folder")
-def prepare_overwrite_into_its_input_folder(ws: Workspace) -> Call:
-    cases_raw.scene(ws)
-    folder = ws.path("in")
-    call = cases_raw.prepare(ws, "")
-    return with_out(call, folder, not_of_kind(folder, "a prepared area", "area.json"))
-
-
 @case("prepare-overwrite-its-area-file")
 def prepare_overwrite_its_area_file(ws: Workspace) -> Call:
     cases_raw.scene(ws)
@@ -73,26 +59,46 @@ def prepare_overwrite_a_folder_of_the_user(ws: Workspace) -> Call:
     )
 
 
-@case("import-l4s-overwrite-its-patch-folder")
-def import_l4s_overwrite_its_patch_folder(ws: Workspace) -> Call:
+def prepared_scene(ws: Workspace) -> Call:
+    cases_raw.scene(ws)
+    return cases_raw.prepare(ws, "")
+
+
+def l4s_patches(ws: Workspace) -> Call:
     cases_raw.patches(ws)
-    folder = ws.path("l4s")
-    call = cases_raw.l4s(ws, "")
-    return with_out(call, folder, not_of_kind(folder, "a prepared area", "area.json"))
+    return cases_raw.l4s(ws, "")
 
 
-@case("evaluate-overwrite-its-run")
-def evaluate_overwrite_its_run(ws: Workspace) -> Call:
-    call = cases_model.evaluate(ws, "")
-    run = ws.path("run")
-    return with_out(call, run, not_of_kind(run, "an evaluation", "summary.json"))
+#: A command and its own input folder as --out: (case, the command, folder, kind, marker).
+INTO_AN_INPUT: list[tuple[str, Callable[[Workspace], Call], str, str, str]] = [
+    ("predict-overwrite-into-its-input-folder", lambda ws: cases_model.predict(ws, ""), "in",
+     "a prediction", "probability.tif"),
+    ("prepare-overwrite-into-its-input-folder", prepared_scene, "in", "a prepared area",
+     "area.json"),
+    ("import-l4s-overwrite-its-patch-folder", l4s_patches, "l4s", "a prepared area",
+     "area.json"),
+    ("evaluate-overwrite-its-run", lambda ws: cases_model.evaluate(ws, ""), "run",
+     "an evaluation", "summary.json"),
+    ("evaluate-overwrite-its-area", lambda ws: cases_model.evaluate(ws, ""), "tiny",
+     "an evaluation", "summary.json"),
+]  # fmt: skip
 
 
-@case("evaluate-overwrite-its-area")
-def evaluate_overwrite_its_area(ws: Workspace) -> Call:
-    call = cases_model.evaluate(ws, "")
-    area = ws.path("tiny")
-    return with_out(call, area, not_of_kind(area, "an evaluation", "summary.json"))
+def into_an_input(
+    command: Callable[[Workspace], Call], folder: str, what: str, marker: str
+) -> Callable[[Workspace], Call]:
+    """A builder: ``command`` with ``--out`` its input ``folder`` and ``--overwrite``."""
+
+    def build(ws: Workspace) -> Call:
+        call = command(ws)
+        path = ws.path(folder)
+        return with_out(call, path, not_of_kind(path, what, marker))
+
+    return build
+
+
+for name, command, folder, what, marker in INTO_AN_INPUT:
+    CASES.append(Case(name, into_an_input(command, folder, what, marker)))
 
 
 @case("export-overwrite-its-checkpoint")

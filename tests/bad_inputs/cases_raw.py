@@ -157,9 +157,7 @@ def prepare_truncated_jp2_dem(ws: Workspace) -> Call:
 @case("prepare-multi-band-file-as-one-band")
 def prepare_multi_band_file_as_one_band(ws: Workspace) -> Call:
     scene(ws)
-    path = ws.path("in", "B3.tif")
-    rgb = np.stack([inputs.band_data(b) for b in ("B4", "B3", "B2")])
-    write_geotiff(path, rgb, inputs.UTM33, inputs.TRANSFORM, 0)
+    path = inputs.write_stack(ws.path("in", "B3.tif"), ("B4", "B3", "B2"))
     return prepare(
         ws,
         f"band B3: {path} has 3 bands, but a file per band must have one; give a multi-band "
@@ -170,9 +168,7 @@ def prepare_multi_band_file_as_one_band(ws: Workspace) -> Call:
 @case("prepare-stack-with-too-few-bands")
 def prepare_stack_with_too_few_bands(ws: Workspace) -> Call:
     scene(ws)
-    stack = ws.path("in", "stack.tif")
-    data = np.stack([inputs.band_data(b) for b in ("B2", "B3", "B4")])
-    write_geotiff(stack, data, inputs.UTM33, inputs.TRANSFORM, 0)
+    stack = inputs.write_stack(ws.path("in", "stack.tif"), ("B2", "B3", "B4"))
     text = 'name = "stack"\n[bands]\nstack = "stack.tif"\n'
     return prepare(ws, f"band B8: {stack} has 3 band(s), index 4 does not exist", text)
 

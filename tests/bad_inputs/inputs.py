@@ -72,6 +72,12 @@ def write_band(
     return path
 
 
+def write_stack(path: Path, bands: tuple[str, ...]) -> Path:
+    """A multi-band GeoTIFF of ``bands`` in this order (uint16 DN, the scene's grid)."""
+    write_geotiff(path, np.stack([band_data(b) for b in bands]), UTM33, TRANSFORM, 0)
+    return path
+
+
 def write_dem(path: Path, crs: CRS = WGS84, far: bool = False, fill: float | None = None) -> Path:
     """A ~30 m DEM (float32 m, a tilted plane) over the scene with a margin, in ``crs``.
 

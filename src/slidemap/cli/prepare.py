@@ -13,7 +13,8 @@ from slidemap.config import AREA_FILE_EXAMPLE
 _VERBATIM_EXAMPLE = "\n\n".join("\b\n" + p for p in AREA_FILE_EXAMPLE.strip().split("\n\n"))
 _HELP = f"""Turn raw bands + DEM + inventory, described by AREA_FILE (TOML), into a
 prepared area: image.tif (reflectance + slope), label.tif, split.tif and
-area.json on one 10 m grid, readable by QGIS. Paths in AREA_FILE are relative
+area.json on one grid (the finest band's, unless [bands] crs and resolution set
+one), readable by QGIS. Paths in AREA_FILE are relative
 to its directory. Every key:
 
 {_VERBATIM_EXAMPLE}

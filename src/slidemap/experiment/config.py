@@ -336,7 +336,7 @@ def _evaluate(r: TableReader) -> EvalOptions:
     if window % SIDE_MULTIPLE:
         raise r.fail("window", f"must be a multiple of {SIDE_MULTIPLE}, got {window}")
     overlap = r.get("overlap", int, d.overlap)
-    if not 0 <= overlap < window:
+    if overlap < 0 or (mode == "whole" and overlap >= window):  # both: whole mode only
         raise r.fail("overlap", f"must be at least 0 and smaller than window ({window})")
     threshold = r.get("threshold", (int, float))
     if threshold is not None and not 0 < threshold < 1:

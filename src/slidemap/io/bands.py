@@ -267,14 +267,36 @@ def _reflectance(
     if source.nodata is not None and not np.isnan(source.nodata):
         data[data == source.nodata] = np.nan
     if scaled:
-        quant = radiometry.quantification if radiometry else 10000.0
-        offset = (
-            cfg.offset
-            if cfg.offset is not None
-            else (radiometry.offset(source.name) if radiometry else 0.0)
-        )
+        quant, offset = _dn_scale(cfg, source.name, radiometry)
         data = (data + offset) / quant
     return data
+
+
+def _dn_scale(cfg: BandsConfig, band: str, radiometry: Radiometry | None) -> tuple[float, float]:
+    """``(quantification, offset)`` of ``band``: reflectance = (DN + offset) / quantification."""
+    quant = radiometry.quantification if radiometry else 10000.0
+    if cfg.offset is not None:
+        return quant, cfg.offset
+    return quant, radiometry.offset(band) if radiometry else 0.0
+
+
+def scaling_note(
+    cfg: BandsConfig, sources: list[BandSource], radiometry: Radiometry | None, scaled: bool
+) -> str:
+    """How the bands become reflectance, for the log: the formula and where the offset came
+    from ([bands] offset, the product's metadata or its baseline, or 0 without either)."""
+    if not scaled:
+        return "taken as reflectance"
+    scales = {_dn_scale(cfg, s.name, radiometry) for s in sources}
+    formula = ", ".join(f"(DN {o:+g}) / {q:g}" for q, o in sorted(scales))
+    origin = (
+        "[bands] offset"
+        if cfg.offset is not None
+        else "product metadata"
+        if radiometry
+        else "no product metadata found: offset 0, right before processing baseline 04.00"
+    )
+    return f"DN scaled to reflectance as {formula} ({origin})"
 
 
 def _resampling(cfg: BandsConfig) -> Resampling:
@@ -309,7 +331,7 @@ def read_bands(
         len(sources),
         grid.width,
         grid.height,
-        "DN scaled to reflectance" if scaled else "taken as reflectance",
+        scaling_note(cfg, sources, radiometry, scaled),
     )
     return image, scaled
 
