@@ -84,7 +84,10 @@ def test_defaults(tmp_path: Path) -> None:
             GOOD.replace('resampling = "bilinear"', 'resampling = "lanczos9"'),
             "line 6: [bands] resampling: must be one of nearest, bilinear, cubic, average",
         ),
-        (GOOD.replace('name = "iburi"', 'name = "my area"'), "line 1: name: use letters, digits"),
+        (
+            GOOD.replace('name = "iburi"', 'name = "my area"'),
+            "line 1: name: use ASCII letters, digits",
+        ),
         (GOOD.replace('name = "iburi"', "name = 3"), "line 1: name: expected a string, got 3"),
         (GOOD.replace('path = "dem.tif"', "nodata = 0"), "line 8: [dem]: missing key 'path'"),
         (GOOD.replace('B3 = "b3.tif", ', ""), "[bands] files: must have one file per band"),

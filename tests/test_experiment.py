@@ -115,7 +115,7 @@ def write_exp(root: Path, text: str) -> Path:
         (('a = "areas/a"', 'all = "areas/a"'), "line 7: [areas] all: 'all' names all test parts"),
         (("seeds = [0]", "seeds = [0, 0]"), "line 4: seeds: a value is listed twice"),
         (("threads = 1", 'threads = "1"'), "line 17: [train] threads: expected an integer"),
-        (('name = "tiny"', 'name = "a b"'), "line 1: name: use letters, digits"),
+        (('name = "tiny"', 'name = "a b"'), "line 1: name: use ASCII letters, digits"),
         (('name = "tiny"', ""), "bad.toml: missing key 'name'"),
         (("[scenarios]", "[scenarios"), "bad.toml: invalid TOML"),
     ],

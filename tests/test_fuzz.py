@@ -237,7 +237,7 @@ def test_area_file_with_wrong_types_and_values(workdir: Path, text: str) -> None
         ("a = " + "[" * 3000 + "]" * 3000, "arrays or tables nested too deeply"),
         ('name = "a"\n[bands]\nstack = "~no-such-user-xyz/s.tif"\n', "cannot expand '~'"),
         ('name = "a"\n[bands]\nstack = "s\\u0000.tif"\n', "cannot contain a NUL character"),
-        ('name = "a\\n"\n[bands]\nstack = "s.tif"\n', "name: use letters, digits"),
+        ('name = "a\\n"\n[bands]\nstack = "s.tif"\n', "name: use ASCII letters, digits"),
         ('name = "a"\n[bands]\nstack = "s.tif"\nresolution = nan\n', "must be a positive number"),
         ('name = "a"\n[bands]\nstack = "s.tif"\nresolution = inf\n', "must be a positive number"),
         ('name = "a"\n[bands]\nstack = "s.tif"\noffset = -inf\n', "must be a finite number"),

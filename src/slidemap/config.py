@@ -16,7 +16,7 @@ from slidemap.tomltables import TableReader as _Reader
 from slidemap.tomltables import read_toml
 
 AREA_FILE_EXAMPLE = """\
-name = "iburi"                     # area name (letters, digits, - _ .)
+name = "iburi"                     # area name (ASCII letters, digits, - _ .)
 synthetic = false                  # true for generated areas (labelled everywhere)
 
 [bands]
@@ -151,7 +151,7 @@ def load_area_config(path: Path) -> AreaConfig:
     if name is None:
         raise top.fail(None, "missing key 'name'")
     if not AREA_NAME_RE.match(name):
-        raise top.fail("name", f"use letters, digits, '-', '_' or '.', got {name!r}")
+        raise top.fail("name", f"use ASCII letters, digits, '-', '_' or '.', got {name!r}")
     bands_reader = top.sub("bands")
     if bands_reader is None:
         raise top.fail(None, "missing table [bands]")

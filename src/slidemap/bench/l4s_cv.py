@@ -118,7 +118,9 @@ def parse_recipe(text: str, kind: str) -> Recipe:
     if not sep or not name.strip():
         raise SlidemapError(f"recipe {text!r}: write NAME=OPTIONS, e.g. 'pw20=--pos-weight 20'")
     if not RECIPE_NAME_RE.fullmatch(name.strip()):
-        raise SlidemapError(f"recipe name {name!r}: use letters, digits, '_', '.' and '-' only")
+        raise SlidemapError(
+            f"recipe name {name!r}: use ASCII letters, digits, '_', '.' and '-' only"
+        )
     return Recipe(name.strip(), kind, tuple(shlex.split(options)))
 
 

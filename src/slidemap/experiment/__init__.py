@@ -34,7 +34,7 @@ uninterrupted one.
 """
 
 EXPERIMENT_FILE_EXAMPLE = """\
-name = "paper"                   # experiment name (letters, digits, - _ .)
+name = "paper"                   # experiment name (ASCII letters, digits, - _ .)
 models = ["unet", "resunet"]     # default: both
 patches = [32, 64, 128]          # training window sides in px, multiples of 16 (default: these)
 seeds = [0]                      # one trained model per seed (default: [0])

@@ -159,7 +159,7 @@ def load_experiment_file(path: Path) -> ExperimentConfig:
     if name is None:
         raise top.fail(None, "missing key 'name'")
     if not AREA_NAME_RE.match(name):
-        raise top.fail("name", f"use letters, digits, '-', '_' or '.', got {name!r}")
+        raise top.fail("name", f"use ASCII letters, digits, '-', '_' or '.', got {name!r}")
     areas_reader = top.sub("areas")
     if areas_reader is None:
         raise top.fail(None, "missing table [areas] (area name = prepared area directory)")
@@ -194,7 +194,7 @@ def _areas(r: TableReader) -> tuple[tuple[tuple[str, Path], ...], tuple[str, ...
     metas: list[AreaMeta] = []
     for name in r.table:
         if not AREA_NAME_RE.match(name):
-            raise r.fail(name, "area names use letters, digits, '-', '_' or '.'")
+            raise r.fail(name, "area names use ASCII letters, digits, '-', '_' or '.'")
         if name == ALL:
             raise r.fail(name, f"'{ALL}' names all test parts together; rename the area")
         path = r.required_path(name)
@@ -228,7 +228,7 @@ def _scenarios(
     out = []
     for name in r.table:
         if not AREA_NAME_RE.match(name):
-            raise r.fail(name, "scenario names use letters, digits, '-', '_' or '.'")
+            raise r.fail(name, "scenario names use ASCII letters, digits, '-', '_' or '.'")
         members = r.get(name, list)
         if not members or not all(isinstance(m, str) for m in members):
             raise r.fail(name, "expected a non-empty list of area names")
