@@ -66,18 +66,20 @@ def cpu_cores() -> int:
 
 
 def check_workers(workers: int, scheduler: str | None) -> None:
-    """Refuse fewer than one worker, both ``--workers`` (> 1) and ``--scheduler``, or a
-    scheduler address Dask cannot read (``junk``, a missing port); connects to nothing.
+    """Refuse fewer than one worker, both ``--workers`` (> 1) and ``--scheduler``, a
+    scheduler address Dask cannot read (``junk``, a missing port), or Dask missing where
+    it is needed (``--workers`` > 1 or ``--scheduler``); connects to nothing.
 
     Raises:
-        SlidemapError: any of these mistakes; Dask is not installed (with ``scheduler``).
+        SlidemapError: any of these mistakes.
     """
     if workers < 1:
         raise SlidemapError(f"--workers must be at least 1, got {workers}")
     if scheduler is not None and workers != 1:
         raise SlidemapError("--workers and --scheduler exclude each other; give one")
-    if scheduler is not None:
+    if workers > 1 or scheduler is not None:
         import_dask()
+    if scheduler is not None:
         from distributed.comm import get_address_host_port
 
         try:

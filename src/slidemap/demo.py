@@ -124,7 +124,7 @@ def run_demo(
             not a demo, or a demo variant of another seed or scale (without
             ``overwrite``), or a step failed (finished steps are kept for the next run).
     """
-    from slidemap.cluster import check_workers, import_dask
+    from slidemap.cluster import check_workers
     from slidemap.experiment.run import run_experiment
     from slidemap.report import write_report
     from slidemap.train import MAX_SEED, MAX_THREADS
@@ -140,8 +140,6 @@ def run_demo(
     if threads > MAX_THREADS:
         raise SlidemapError(f"--threads must be at most {MAX_THREADS}, got {threads}")
     check_workers(workers, None)
-    if workers > 1:
-        import_dask()
     scale = (QUICK_SCALE if quick else 1.0) if scale is None else scale
     out = Path(out)
     _check_out(out)

@@ -743,7 +743,7 @@ def _check_restartable(run: Path) -> None:
     experiment does once a job is done, or not copied): starting afresh would overwrite
     them.
     """
-    epochs = _metrics_epochs(run / "metrics.jsonl")
+    epochs = [epoch for _, epoch in _metrics_lines(run / "metrics.jsonl")]
     if (run / "best.pt").is_file():
         epochs.append(int(load_checkpoint(run / "best.pt").get("epoch", 0)))
     if max(epochs, default=0) > 1:
@@ -754,17 +754,17 @@ def _check_restartable(run: Path) -> None:
         )
 
 
-def _metrics_epochs(path: Path) -> list[int]:
-    """The epochs of the complete lines of ``metrics.jsonl`` (none when it is absent)."""
+def _metrics_lines(path: Path) -> list[tuple[str, int]]:
+    """The complete lines of ``metrics.jsonl`` with their epochs (none when it is absent)."""
     if not path.is_file():
         return []
-    epochs = []
+    lines = []
     for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            epochs.append(int(json.loads(text)["epoch"]))
+            lines.append((text, int(json.loads(text)["epoch"])))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue  # a torn last line from a crash
-    return epochs
+    return lines
 
 
 def _resumable(run: Path, cfg: TrainConfig) -> Path | None:
@@ -796,13 +796,7 @@ def _keep_metrics(path: Path, last_epoch: int) -> None:
     """Keep only complete ``metrics.jsonl`` lines of epochs up to ``last_epoch``."""
     if not path.is_file():
         return
-    kept = []
-    for text in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(text)["epoch"] <= last_epoch:
-                kept.append(text)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a torn last line from a crash
+    kept = [text for text, epoch in _metrics_lines(path) if epoch <= last_epoch]
     write_text_atomic(path, "".join(f"{t}\n" for t in kept))
 
 

@@ -158,7 +158,7 @@ def predict(
 ) -> None:
     from slidemap.backends import make_backend
     from slidemap.checkpoint import load_model
-    from slidemap.cluster import check_workers, import_dask
+    from slidemap.cluster import check_workers
     from slidemap.errors import SlidemapError
     from slidemap.io.atomic import check_writable_target
     from slidemap.predict import PREDICTION, PredictOptions, open_scene, predict_scene
@@ -180,10 +180,8 @@ def predict(
         overwrite=overwrite,
     )
     options.check()
-    check_workers(workers, scheduler)
+    check_workers(workers, scheduler)  # and Dask installed where needed
     distributed = workers > 1 or scheduler is not None
-    if distributed:
-        import_dask()
     check_writable_target(out, overwrite, PREDICTION)
     model, info = load_model(run)
     if area_file is not None:

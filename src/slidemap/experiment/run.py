@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from slidemap.cluster import check_workers, import_dask
+from slidemap.cluster import check_workers
 from slidemap.errors import SlidemapError
 from slidemap.evaluate import ALL
 from slidemap.experiment.config import load_experiment_file
@@ -76,8 +76,6 @@ def run_experiment(
     """
     check_workers(workers, scheduler)
     config = load_experiment_file(Path(exp_file))
-    if workers > 1 or scheduler is not None:
-        import_dask()
     out = Path(out)
     _check_out(out, overwrite)
     threads = threads_per_job(config.train.threads, workers, scheduler)
